@@ -1,0 +1,216 @@
+import ky, { isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from "ky";
+import { codeForStatus, TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
+
+/** Username and password sent to the token endpoint as JSON. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** What one fetch produced, before the source works out the expiry. */
+export interface FetchedToken {
+  token: string;
+  /** The lifetime the endpoint announced (`expires_in`), in milliseconds. */
+  expiresInMs?: number | undefined;
+  /** The endpoint's clock (`Date` header) when it answered, where readable. */
+  serverNowMs?: number | undefined;
+}
+
+/** The most a token answer may weigh: a token has no business being megabytes. */
+export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+
+const EXCERPT_LENGTH = 120;
+
+interface EndpointFetcherOptions {
+  endpoint: string | URL;
+  credentials: Credentials | (() => Credentials | Promise<Credentials>);
+  http: KyInstance | undefined;
+  timeoutMs: number;
+}
+
+/**
+ * Creates the fetch for the username/password grant: POST JSON
+ * `{"username","password"}`, answer `{"token"}` or `{"access_token","expires_in"}`.
+ */
+export function createEndpointFetcher(
+  options: EndpointFetcherOptions,
+): (signal: AbortSignal) => Promise<FetchedToken> {
+  const { endpoint, credentials, timeoutMs } = options;
+  // Never follow a redirect with the password in the body; it may lead to another origin.
+  const client = (options.http ?? ky.create(defaultKyOptions(timeoutMs))).extend({
+    redirect: "manual",
+  });
+
+  return async (signal) => {
+    const { username, password } = await resolveCredentials(credentials);
+    let response: Response;
+    try {
+      response = await client.post(endpoint, {
+        json: { username, password },
+        headers: { accept: "application/json" },
+        signal,
+      });
+    } catch (error) {
+      throw await fromKyError(error, password);
+    }
+    let text: string;
+    try {
+      text = await readBody(response, MAX_TOKEN_RESPONSE_BYTES);
+    } catch (error) {
+      if (error instanceof TokenFetchError || signal.aborted) throw error;
+      throw new TokenFetchError("the connection failed while reading the token response", {
+        code: TokenFetchCode.Unavailable,
+        status: response.status,
+        cause: error,
+      });
+    }
+    return { ...parseTokenBody(text, response.status), serverNowMs: serverTime(response) };
+  };
+}
+
+function defaultKyOptions(timeoutMs: number) {
+  const maxRetryAfterMs = Math.min(timeoutMs / 2, 5_000);
+  return {
+    timeout: timeoutMs,
+    retry: {
+      limit: 2,
+      // Asking for a token twice is harmless; ky leaves POST out by default.
+      methods: ["post"],
+      backoffLimit: 2_000,
+      jitter: true,
+      // A server that asks us to wait longer than the budget allows gets its answer now.
+      shouldRetry: ({ error }: { error: Error }) =>
+        isHTTPError(error) && retryAfterMs(error.response) > maxRetryAfterMs ? false : undefined,
+    },
+  };
+}
+
+async function resolveCredentials(
+  credentials: EndpointFetcherOptions["credentials"],
+): Promise<Credentials> {
+  let value: unknown;
+  try {
+    value = typeof credentials === "function" ? await credentials() : credentials;
+  } catch (error) {
+    throw new TokenFetchError("the credentials function failed", {
+      code: TokenFetchCode.Unauthenticated,
+      cause: error,
+    });
+  }
+  const { username, password } = (value ?? {}) as Partial<Credentials>;
+  if (typeof username !== "string" || typeof password !== "string") {
+    throw new TokenFetchError("credentials must be { username: string, password: string }", {
+      code: TokenFetchCode.Unauthenticated,
+    });
+  }
+  return { username, password };
+}
+
+async function fromKyError(error: unknown, password: string): Promise<unknown> {
+  if (isHTTPError(error)) {
+    const { status, statusText } = error.response;
+    const redirected = status === 0 || (status >= 300 && status < 400);
+    const message = redirected
+      ? "the token endpoint answered with a redirect, which is not followed so credentials never leave its origin"
+      : `the token endpoint answered ${status}${statusText ? ` ${statusText}` : ""}`;
+    return new TokenFetchError(message, {
+      code: codeForStatus(status),
+      status,
+      bodyExcerpt: excerpt(error.data, password),
+    });
+  }
+  if (isTimeoutError(error)) {
+    return new TokenFetchError("the token endpoint did not answer in time", {
+      code: TokenFetchCode.Unavailable,
+    });
+  }
+  if (isNetworkError(error)) {
+    // ky's own errors hold the request options, password included: keep only the network cause.
+    return new TokenFetchError("could not reach the token endpoint", {
+      code: TokenFetchCode.Unavailable,
+      cause: error.cause,
+    });
+  }
+  return error;
+}
+
+/** Reads at most `limit` bytes of the body, or fails without reading the rest. */
+async function readBody(response: Response, limit: number): Promise<string> {
+  const tooLarge = () =>
+    new TokenFetchError(`the token response is larger than ${limit} bytes`, {
+      code: TokenFetchCode.Internal,
+      status: response.status,
+    });
+  if (Number(response.headers.get("content-length")) > limit) {
+    response.body?.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+function parseTokenBody(text: string, status: number): FetchedToken {
+  const invalid = (why: string) =>
+    new TokenFetchError(`the token response ${why}`, { code: TokenFetchCode.Internal, status });
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw invalid("is not JSON");
+  }
+  if (typeof body !== "object" || body === null) throw invalid("is not a JSON object");
+  const record = body as Record<string, unknown>;
+  const token = record.token ?? record.access_token;
+  if (typeof token !== "string" || token === "") {
+    throw invalid('has no non-empty string "token" or "access_token"');
+  }
+  const expiresIn = record.expires_in;
+  if (expiresIn === undefined || expiresIn === null) return { token };
+  if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn)) {
+    throw invalid('has an "expires_in" that is not a number of seconds');
+  }
+  return { token, expiresInMs: expiresIn * 1000 };
+}
+
+function serverTime(response: Response): number | undefined {
+  const date = response.headers.get("date");
+  if (date === null) return undefined;
+  const ms = Date.parse(date);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function retryAfterMs(response: Response): number {
+  const header = response.headers.get("retry-after");
+  if (header === null) return 0;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? 0 : date - Date.now();
+}
+
+function excerpt(data: unknown, password: string): string | undefined {
+  if (data === undefined || data === null || data === "") return undefined;
+  let text = typeof data === "string" ? data : JSON.stringify(data);
+  if (password !== "") text = text.split(password).join("[redacted]");
+  text = text.replace(/\s+/g, " ").trim();
+  return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
+}

@@ -1,0 +1,64 @@
+import type { Code } from "@connectrpc/connect";
+
+/**
+ * The Connect codes a failed token fetch maps to. They are plain numbers so the
+ * token source carries no runtime dependency on `@connectrpc/connect` (grpc-web
+ * apps use the same numbers as `RpcError.code`).
+ */
+export const TokenFetchCode = {
+  /** 1: the fetch was abandoned, e.g. by `clear()`. */
+  Canceled: 1 as Code.Canceled,
+  /** 13: the endpoint answered, but not with a usable token. */
+  Internal: 13 as Code.Internal,
+  /** 14: the endpoint could not be reached, timed out, or answered 408, 429 or 5xx. */
+  Unavailable: 14 as Code.Unavailable,
+  /** 16: the endpoint refused the credentials (400, 401, 403). */
+  Unauthenticated: 16 as Code.Unauthenticated,
+} as const;
+
+/** One of the codes in {@link TokenFetchCode}. */
+export type TokenFetchErrorCode = (typeof TokenFetchCode)[keyof typeof TokenFetchCode];
+
+/** What a {@link TokenFetchError} may be constructed with. */
+export interface TokenFetchErrorOptions {
+  /** The Connect code this failure maps to at the RPC boundary. */
+  code: TokenFetchErrorCode;
+  /** The HTTP status of the token endpoint's answer, where there was one. */
+  status?: number | undefined;
+  /** A short, redacted excerpt of the endpoint's error body, for diagnosis. */
+  bodyExcerpt?: string | undefined;
+  /** The underlying error. Never an error that holds the request options. */
+  cause?: unknown;
+}
+
+/**
+ * A token could not be obtained. It is the `cause` of the `ConnectError` a call
+ * fails with, and the rejection of `TokenSource.getToken()` / `refresh()`.
+ *
+ * It never holds the token, the password, or a response body beyond a short
+ * excerpt with the credentials redacted.
+ */
+export class TokenFetchError extends Error {
+  override name = "TokenFetchError";
+  /** The Connect code this failure maps to (16, 14, 13 or 1). */
+  readonly code: TokenFetchErrorCode;
+  /** The HTTP status of the endpoint's answer, or `undefined` when there was none. */
+  readonly status: number | undefined;
+  /** Up to 120 characters of the endpoint's error body, credentials redacted. */
+  readonly bodyExcerpt: string | undefined;
+
+  constructor(message: string, options: TokenFetchErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.status = options.status;
+    this.bodyExcerpt = options.bodyExcerpt;
+  }
+}
+
+/** The code for an HTTP status the token endpoint answered with. */
+export function codeForStatus(status: number): TokenFetchErrorCode {
+  if (status === 400 || status === 401 || status === 403) return TokenFetchCode.Unauthenticated;
+  if (status === 408 || status === 429 || status >= 500) return TokenFetchCode.Unavailable;
+  // Redirects (refused on purpose), 404 and other client errors are configuration mistakes.
+  return TokenFetchCode.Internal;
+}

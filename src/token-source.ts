@@ -1,0 +1,451 @@
+import type { KyInstance } from "ky";
+import { abortReason, raceSignal } from "./abort.js";
+import { readJwtTimes } from "./jwt.js";
+import { type Credentials, createEndpointFetcher, type FetchedToken } from "./token-endpoint.js";
+import { TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
+
+/** What a custom `fetchToken` may resolve to. */
+export type FetchTokenResult =
+  | string
+  | {
+      /** The token, sent as `Bearer <token>`. */
+      token: string;
+      /** When it expires, in milliseconds since the epoch on this machine's clock (`Date.now()`). */
+      expiresAt?: number | undefined;
+    };
+
+/** Options for {@link createTokenSource}. Give `endpoint` + `credentials`, or `fetchToken`. */
+export interface TokenSourceOptions {
+  /**
+   * The token endpoint: a POST of JSON `{"username","password"}` answered by
+   * `{"token"}` or `{"access_token","expires_in"}`. Relative URLs resolve like
+   * `fetch` (or against `http`'s `baseUrl`/`prefix`). Redirects are refused.
+   */
+  endpoint?: string | URL | undefined;
+  /** The username and password for `endpoint`, or a function asked before every fetch. */
+  credentials?: Credentials | (() => Credentials | Promise<Credentials>) | undefined;
+  /**
+   * Fetches a token by any other grant, instead of `endpoint`. It gets a signal
+   * that aborts on timeout or `clear()`. A `TokenFetchError` it throws keeps its
+   * code; anything else counts as Unavailable.
+   */
+  fetchToken?: ((context: { signal: AbortSignal }) => Promise<FetchTokenResult>) | undefined;
+  /**
+   * The ky instance for `endpoint`, to bring hooks, `baseUrl` or retry settings.
+   * Default: one that retries a failed POST twice (408, 429, 5xx, network
+   * errors) with jittered backoff. Redirects are refused on either.
+   */
+  http?: KyInstance | undefined;
+  /** The most one fetch may take, retries included, in milliseconds. Default: 10 000. */
+  timeoutMs?: number | undefined;
+  /**
+   * A token this close to expiry is refreshed before it is used, in
+   * milliseconds; never more than half the token's lifetime. Default: 30 000.
+   */
+  refreshMarginMs?: number | undefined;
+}
+
+/** What {@link TokenSource.subscribe} listeners receive. Events never carry the token. */
+export type TokenEvent =
+  /** A new token arrived. `expiresAt` is this machine's estimate, `undefined` for opaque tokens. */
+  | { type: "token"; expiresAt: number | undefined }
+  /** A fetch failed. */
+  | { type: "error"; error: TokenFetchError }
+  /** The server rejected the current token; it was dropped. */
+  | { type: "rejected" }
+  /** `clear()` was called. */
+  | { type: "cleared" };
+
+/** What {@link TokenSource.peek} tells about the cached token, without the token. */
+export interface TokenInfo {
+  /** When the token expires (ms since the epoch, local clock), `undefined` if unknown. */
+  expiresAt: number | undefined;
+  /** Whether the next `getToken()` returns it without fetching. */
+  fresh: boolean;
+}
+
+/** Per-call options of {@link TokenSource} methods. */
+export interface TokenRequestOptions {
+  /** Aborts this caller's wait only; a shared fetch goes on for the others. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A cached, single-flight source of bearer tokens. Create one with {@link createTokenSource}. */
+export interface TokenSource {
+  /** A token that is good to use now: the cached one, or a fresh one fetched once for all callers. */
+  getToken(options?: TokenRequestOptions): Promise<string>;
+  /**
+   * A token newer than `rejected`: fetches only if `rejected` is still the cached
+   * token, else returns the newer one at once. `rejected` is never handed out again.
+   */
+  refresh(rejected: string, options?: TokenRequestOptions): Promise<string>;
+  /** Marks `rejected` as refused by the server without fetching: it is never handed out again. */
+  invalidate(rejected: string): void;
+  /** Forgets the token and abandons a fetch under way (logout). Waiting callers get Canceled. */
+  clear(): void;
+  /** Listens to token events; returns the function that stops listening. */
+  subscribe(listener: (event: TokenEvent) => void): () => void;
+  /** Describes the cached token, or `undefined` when there is none. */
+  peek(): TokenInfo | undefined;
+}
+
+interface Entry {
+  token: string;
+  receivedAt: number;
+  receivedAtMono: number;
+  /** undefined: an opaque token, used until the server rejects it. */
+  lifetimeMs: number | undefined;
+  refreshAfterMs: number | undefined;
+}
+
+interface Flight {
+  controller: AbortController;
+  promise: Promise<Entry>;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_REFRESH_MARGIN_MS = 30_000;
+const MAX_TIMER_MS = 2_147_483_647;
+const REMEMBERED_REJECTIONS = 16;
+// Visible ASCII only: anything else cannot travel in an HTTP header.
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+
+/**
+ * Creates a token source: fetches a JWT, caches it, refreshes it shortly before
+ * it expires, and makes one request however many callers need a token at once.
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenSource({
+ *   endpoint: "https://api.example.com/auth/token",
+ *   credentials: () => ({ username: form.user, password: form.password }),
+ * });
+ * const token = await tokens.getToken();
+ * ```
+ */
+export function createTokenSource(options: TokenSourceOptions): TokenSource {
+  const { fetchToken, timeoutMs, refreshMarginMs } = resolveOptions(options);
+
+  let entry: Entry | undefined;
+  let flight: Flight | undefined;
+  const rejected = new Set<string>();
+  const listeners = new Set<(event: TokenEvent) => void>();
+
+  function emit(event: TokenEvent): void {
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        // A broken listener must not break token handling; report it like an event handler would.
+        setTimeout(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  function markRejected(token: string): void {
+    rejected.add(token);
+    if (rejected.size > REMEMBERED_REJECTIONS) {
+      rejected.delete(rejected.values().next().value as string);
+    }
+    if (entry?.token === token) {
+      entry = undefined;
+      emit({ type: "rejected" });
+    }
+  }
+
+  async function fetchEntry(signal: AbortSignal): Promise<Entry> {
+    // Raced so that a custom fetchToken that ignores its signal still settles.
+    const fetched = await raceSignal(fetchToken(signal), signal);
+    const entry = toEntry(fetched, refreshMarginMs);
+    if (rejected.has(entry.token)) {
+      throw new TokenFetchError("the token endpoint returned a token the server already rejected", {
+        code: TokenFetchCode.Unauthenticated,
+      });
+    }
+    return entry;
+  }
+
+  function startFetch(): Promise<Entry> {
+    if (flight !== undefined) return flight.promise;
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort(
+        new TokenFetchError(`the token endpoint did not answer within ${timeoutMs} ms`, {
+          code: TokenFetchCode.Unavailable,
+        }),
+      );
+    }, timeoutMs);
+    const self: Flight = {
+      controller,
+      promise: fetchEntry(controller.signal).then(
+        (next) => {
+          clearTimeout(timer);
+          // clear() came first: this token belongs to a session that ended.
+          if (flight !== self) throw controller.signal.reason;
+          flight = undefined;
+          entry = next;
+          emit({ type: "token", expiresAt: expiresAt(next) });
+          return next;
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          const failure = toTokenFetchError(error, controller.signal);
+          if (flight === self) {
+            flight = undefined;
+            emit({ type: "error", error: failure });
+          }
+          throw failure;
+        },
+      ),
+    };
+    // Every caller may have stopped waiting; the outcome is still handled.
+    self.promise.catch(() => {});
+    flight = self;
+    return self.promise;
+  }
+
+  function obtain(signal: AbortSignal | undefined): Promise<string> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const stale = entry;
+    const token = startFetch().then(
+      (next) => next.token,
+      (error: unknown) => {
+        // A refresh ahead of expiry failed: the current token is still good for a while.
+        if (stale !== undefined && entry === stale && isUsable(stale)) return stale.token;
+        throw error;
+      },
+    );
+    return raceSignal(token, signal);
+  }
+
+  const source: TokenSource = {
+    getToken(requestOptions) {
+      const signal = requestOptions?.signal;
+      const current = entry;
+      if (current !== undefined && isFresh(current) && !signal?.aborted) {
+        return Promise.resolve(current.token);
+      }
+      return obtain(signal);
+    },
+    refresh(rejectedToken, requestOptions) {
+      assertToken(rejectedToken, "refresh");
+      markRejected(rejectedToken);
+      return source.getToken(requestOptions);
+    },
+    invalidate(rejectedToken) {
+      assertToken(rejectedToken, "invalidate");
+      markRejected(rejectedToken);
+    },
+    clear() {
+      entry = undefined;
+      if (flight !== undefined) {
+        const { controller } = flight;
+        flight = undefined;
+        controller.abort(
+          new TokenFetchError("the token source was cleared", { code: TokenFetchCode.Canceled }),
+        );
+      }
+      emit({ type: "cleared" });
+    },
+    subscribe(listener) {
+      if (typeof listener !== "function") {
+        throw new TypeError("subscribe: listener must be a function");
+      }
+      // A wrapper per subscription, so subscribing one function twice needs two unsubscribes.
+      const wrapped = (event: TokenEvent) => listener(event);
+      listeners.add(wrapped);
+      return () => {
+        listeners.delete(wrapped);
+      };
+    },
+    peek() {
+      if (entry === undefined) return undefined;
+      return { expiresAt: expiresAt(entry), fresh: isFresh(entry) };
+    },
+  };
+  return source;
+
+  function resolveOptions(opts: TokenSourceOptions) {
+    if (typeof opts !== "object" || opts === null) {
+      throw new TypeError("createTokenSource: options must be an object");
+    }
+    const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (typeof timeout !== "number" || !(timeout > 0) || timeout > MAX_TIMER_MS) {
+      throw new TypeError(
+        `createTokenSource: timeoutMs must be a positive number of milliseconds up to ${MAX_TIMER_MS}`,
+      );
+    }
+    const margin = opts.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+    if (typeof margin !== "number" || !Number.isFinite(margin) || margin < 0) {
+      throw new TypeError(
+        "createTokenSource: refreshMarginMs must be a finite number of milliseconds, 0 or more",
+      );
+    }
+    const hasEndpoint = opts.endpoint !== undefined;
+    const hasFetch = opts.fetchToken !== undefined;
+    if (hasEndpoint === hasFetch) {
+      throw new TypeError(
+        hasEndpoint
+          ? "createTokenSource: give either endpoint (with credentials) or fetchToken, not both"
+          : "createTokenSource: give either endpoint (with credentials) or fetchToken",
+      );
+    }
+    if (hasFetch) {
+      if (typeof opts.fetchToken !== "function") {
+        throw new TypeError("createTokenSource: fetchToken must be a function");
+      }
+      if (opts.credentials !== undefined || opts.http !== undefined) {
+        throw new TypeError(
+          "createTokenSource: credentials and http go with endpoint, not with fetchToken",
+        );
+      }
+      const custom = opts.fetchToken;
+      return {
+        fetchToken: async (signal: AbortSignal) => fromCustomResult(await custom({ signal })),
+        timeoutMs: timeout,
+        refreshMarginMs: margin,
+      };
+    }
+    const endpoint = opts.endpoint;
+    if (!(typeof endpoint === "string" && endpoint !== "") && !(endpoint instanceof URL)) {
+      throw new TypeError("createTokenSource: endpoint must be a non-empty string or a URL");
+    }
+    const credentials = opts.credentials;
+    if (typeof credentials !== "function" && !isCredentials(credentials)) {
+      throw new TypeError(
+        "createTokenSource: credentials must be { username: string, password: string } or a function returning them",
+      );
+    }
+    if (opts.http !== undefined && typeof opts.http !== "function") {
+      throw new TypeError("createTokenSource: http must be a ky instance");
+    }
+    return {
+      fetchToken: createEndpointFetcher({
+        endpoint,
+        credentials,
+        http: opts.http,
+        timeoutMs: timeout,
+      }),
+      timeoutMs: timeout,
+      refreshMarginMs: margin,
+    };
+  }
+}
+
+function isCredentials(value: unknown): value is Credentials {
+  if (typeof value !== "object" || value === null) return false;
+  const { username, password } = value as Partial<Credentials>;
+  return typeof username === "string" && typeof password === "string";
+}
+
+function assertToken(token: unknown, method: string): void {
+  if (typeof token !== "string") {
+    throw new TypeError(`${method}: the rejected token must be a string`);
+  }
+}
+
+function fromCustomResult(result: FetchTokenResult): FetchedToken {
+  if (typeof result === "string") return { token: result };
+  if (typeof result !== "object" || result === null || typeof result.token !== "string") {
+    throw new TokenFetchError("fetchToken must resolve to a token string or { token, expiresAt }", {
+      code: TokenFetchCode.Internal,
+    });
+  }
+  const { token, expiresAt } = result;
+  if (expiresAt === undefined) return { token };
+  if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) {
+    throw new TokenFetchError("fetchToken resolved to an expiresAt that is not a number", {
+      code: TokenFetchCode.Internal,
+    });
+  }
+  return { token, expiresInMs: expiresAt - Date.now() };
+}
+
+/** Works out when a token expires, measured from the local time it arrived. */
+function toEntry(fetched: FetchedToken, refreshMarginMs: number): Entry {
+  const { token } = fetched;
+  if (token === "") {
+    throw new TokenFetchError("the token is empty", { code: TokenFetchCode.Internal });
+  }
+  if (!HEADER_SAFE.test(token)) {
+    throw new TokenFetchError("the token has characters that cannot be sent in an HTTP header", {
+      code: TokenFetchCode.Internal,
+    });
+  }
+  const receivedAt = Date.now();
+  const lifetimeMs = lifetimeOf(fetched, receivedAt);
+  if (lifetimeMs !== undefined && !(lifetimeMs > 0)) {
+    throw new TokenFetchError("the token endpoint returned a token that has already expired", {
+      code: TokenFetchCode.Internal,
+    });
+  }
+  return {
+    token,
+    receivedAt,
+    receivedAtMono: monotonicNow(),
+    lifetimeMs,
+    refreshAfterMs:
+      lifetimeMs === undefined ? undefined : lifetimeMs - Math.min(refreshMarginMs, lifetimeMs / 2),
+  };
+}
+
+function lifetimeOf(fetched: FetchedToken, localNow: number): number | undefined {
+  if (fetched.expiresInMs !== undefined) return fetched.expiresInMs;
+  const times = readJwtTimes(fetched.token);
+  if (times === undefined) return undefined;
+  const { exp, iat } = times;
+  const { serverNowMs } = fetched;
+  // Issuer-side clocks only (iat, the answer's Date header), so a skewed local clock does not matter;
+  // the Date header also catches a token that was issued long ago and has already expired.
+  const sinceIssued = iat === undefined ? undefined : lessRounding((exp - iat) * 1000, exp, iat);
+  const sinceAnswered =
+    serverNowMs === undefined ? undefined : lessRounding(exp * 1000 - serverNowMs, exp);
+  if (sinceIssued !== undefined && sinceAnswered !== undefined) {
+    return Math.min(sinceIssued, sinceAnswered);
+  }
+  return sinceIssued ?? sinceAnswered ?? exp * 1000 - localNow;
+}
+
+/**
+ * Whole-second claims (and Date headers) were rounded down when issued, so the
+ * token may really have up to a second less: count it, within half the lifetime.
+ */
+function lessRounding(lifetimeMs: number, ...seconds: number[]): number {
+  if (!(lifetimeMs > 0) || !seconds.every(Number.isInteger)) return lifetimeMs;
+  return lifetimeMs - Math.min(1000, lifetimeMs / 2);
+}
+
+/**
+ * Time since the token arrived: the larger of wall-clock and monotonic time, so
+ * neither a clock set back nor a sleeping machine keeps a token alive too long.
+ */
+function age(entry: Entry): number {
+  return Math.max(Date.now() - entry.receivedAt, monotonicNow() - entry.receivedAtMono);
+}
+
+function isFresh(entry: Entry): boolean {
+  return entry.refreshAfterMs === undefined || age(entry) < entry.refreshAfterMs;
+}
+
+function isUsable(entry: Entry): boolean {
+  return entry.lifetimeMs === undefined || age(entry) < entry.lifetimeMs;
+}
+
+function expiresAt(entry: Entry): number | undefined {
+  return entry.lifetimeMs === undefined ? undefined : entry.receivedAt + entry.lifetimeMs;
+}
+
+function monotonicNow(): number {
+  return performance.now();
+}
+
+function toTokenFetchError(error: unknown, signal: AbortSignal): TokenFetchError {
+  if (signal.aborted && signal.reason instanceof TokenFetchError) return signal.reason;
+  if (error instanceof TokenFetchError) return error;
+  return new TokenFetchError("fetching the token failed", {
+    code: TokenFetchCode.Unavailable,
+    cause: error,
+  });
+}

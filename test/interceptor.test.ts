@@ -1,0 +1,277 @@
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
+import { afterEach, describe, expect, it } from "vitest";
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import {
+  type AuthInterceptorOptions,
+  createAuthInterceptor,
+  createTokenSource,
+  type ReplayEvent,
+  skipAuth,
+  type TokenSource,
+} from "../src/index.js";
+import { type Authority, createAuthority } from "./helpers/authority.js";
+import {
+  type Backend,
+  type EdgeRejection,
+  startBackend,
+  type TransportKind,
+} from "./helpers/backend.js";
+import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "./helpers/token-endpoint.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+interface World {
+  authority: Authority;
+  endpoint: TokenEndpoint;
+  backend: Backend;
+  tokens: TokenSource;
+  replays: ReplayEvent[];
+  client: ReturnType<typeof createClient<typeof DemoService>>;
+}
+
+async function startWorld(
+  kind: TransportKind,
+  options: {
+    ttlSeconds?: number;
+    edge?: EdgeRejection;
+    interceptor?: AuthInterceptorOptions;
+    inner?: Interceptor[];
+  } = {},
+): Promise<World> {
+  const authority = createAuthority({ ttlSeconds: options.ttlSeconds ?? 300 });
+  const endpoint = await startTokenEndpoint(authority, { delayMs: 20 });
+  const backend = await startBackend(
+    authority,
+    options.edge === undefined ? {} : { edge: options.edge },
+  );
+  cleanups.push(
+    () => endpoint.close(),
+    () => backend.close(),
+  );
+  const tokens = createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER });
+  const replays: ReplayEvent[] = [];
+  const auth = createAuthInterceptor(tokens, {
+    onReplay: (event) => replays.push(event),
+    ...options.interceptor,
+  });
+  const client = createClient(
+    DemoService,
+    backend.transport(kind, [auth, ...(options.inner ?? [])]),
+  );
+  return { authority, endpoint, backend, tokens, replays, client };
+}
+
+async function collect(stream: AsyncIterable<{ n: number }>): Promise<number[]> {
+  const ns: number[] = [];
+  for await (const tick of stream) ns.push(tick.n);
+  return ns;
+}
+
+const kinds: TransportKind[] = ["router", "grpc-web", "connect"];
+
+describe.each(kinds)("createAuthInterceptor over the %s transport", (kind) => {
+  it("sets authorization: Bearer <token> on unary and server-streaming calls", async () => {
+    const w = await startWorld(kind);
+    expect((await w.client.whoAmI({})).subject).toBe("alice");
+    expect(await collect(w.client.ticks({ count: 3 }))).toEqual([1, 2, 3]);
+    expect(w.authority.seen).toEqual([w.authority.minted[0], w.authority.minted[0]]);
+    expect(w.endpoint.requests).toBe(1);
+  });
+
+  it("makes one token request for 100 concurrent cold calls", async () => {
+    const w = await startWorld(kind);
+    await Promise.all(Array.from({ length: 100 }, () => w.client.whoAmI({})));
+    expect(w.endpoint.requests).toBe(1);
+    expect(w.authority.unauthenticated).toBe(0);
+  });
+
+  it("replays each call once with one refetch after the token was revoked", async () => {
+    const w = await startWorld(kind);
+    await w.client.whoAmI({});
+    w.authority.revokeAll();
+    const calls = [
+      ...Array.from({ length: 10 }, () => w.client.whoAmI({}).then((r) => r.subject)),
+      ...Array.from({ length: 10 }, () => collect(w.client.ticks({ count: 2 })).then(String)),
+    ];
+    const results = await Promise.all(calls);
+    expect(results.filter((r) => r === "alice")).toHaveLength(10);
+    expect(results.filter((r) => r === "1,2")).toHaveLength(10);
+    expect(w.endpoint.requests).toBe(2);
+    expect(w.authority.unauthenticated).toBe(20);
+    expect(w.replays).toHaveLength(20);
+    expect(w.replays[0]?.method).toMatch(/^demo\.v1\.DemoService\/(WhoAmI|Ticks)$/);
+  });
+
+  it("gives the second Unauthenticated to the caller instead of looping, and never sends that token again", async () => {
+    const w = await startWorld(kind);
+    w.authority.accepts = () => false;
+    const unary = await w.client.whoAmI({}).catch((e: unknown) => ConnectError.from(e));
+    expect(unary.code).toBe(Code.Unauthenticated);
+    expect(w.authority.seen).toHaveLength(2);
+    expect(w.endpoint.requests).toBe(2);
+
+    const stream = await collect(w.client.ticks({})).catch((e: unknown) => ConnectError.from(e));
+    expect(stream).toBeInstanceOf(ConnectError);
+    expect((stream as ConnectError).code).toBe(Code.Unauthenticated);
+    expect(w.authority.seen).toHaveLength(4);
+    // Every attempt carried a token the source had not yet seen rejected.
+    expect(new Set(w.authority.seen).size).toBe(4);
+    expect(w.endpoint.requests).toBe(4);
+  });
+
+  it("replays a server stream rejected before its first message and delivers every message", async () => {
+    const w = await startWorld(kind);
+    await w.client.whoAmI({});
+    w.authority.revokeAll();
+    expect(await collect(w.client.ticks({ count: 5 }))).toEqual([1, 2, 3, 4, 5]);
+    expect(w.replays).toHaveLength(1);
+    expect(w.authority.seen.slice(1)).toEqual([w.authority.minted[0], w.authority.minted[1]]);
+  });
+
+  it("does not replay a stream that already delivered a message", async () => {
+    const w = await startWorld(kind);
+    const received: number[] = [];
+    const error = await (async () => {
+      for await (const tick of w.client.ticks({ count: 5, failAfter: 2 })) received.push(tick.n);
+    })().catch((e: unknown) => ConnectError.from(e));
+    expect(received).toEqual([1, 2]);
+    expect(error?.code).toBe(Code.Unauthenticated);
+    expect(w.replays).toHaveLength(0);
+    expect(w.authority.seen).toHaveLength(1);
+    // The source learned the token is bad: the next call fetches another.
+    await w.client.whoAmI({});
+    expect(w.endpoint.requests).toBe(2);
+  });
+
+  it("does not replay on codes other than Unauthenticated", async () => {
+    let denials = 0;
+    const deny: Interceptor = () => async () => {
+      denials++;
+      throw new ConnectError("nope", Code.PermissionDenied);
+    };
+    const w = await startWorld(kind, { inner: [deny] });
+    const unary = await w.client.whoAmI({}).catch((e: unknown) => ConnectError.from(e));
+    expect(unary.code).toBe(Code.PermissionDenied);
+    const stream = await collect(w.client.ticks({})).catch((e: unknown) => ConnectError.from(e));
+    expect((stream as ConnectError).code).toBe(Code.PermissionDenied);
+    expect(denials).toBe(2);
+    expect(w.replays).toHaveLength(0);
+    expect(w.endpoint.requests).toBe(1);
+  });
+
+  it("sends no header and fetches no token for calls marked with skipAuth", async () => {
+    const w = await startWorld(kind);
+    const contextValues = createContextValues().set(skipAuth, true);
+    const error = await w.client
+      .whoAmI({}, { contextValues })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(error.code).toBe(Code.Unauthenticated);
+    expect(w.authority.seen).toEqual([undefined]);
+    expect(w.endpoint.requests).toBe(0);
+  });
+
+  it("uses the configured header name and scheme", async () => {
+    const seen: (string | null)[] = [];
+    const capture: Interceptor = (next) => async (req) => {
+      seen.push(req.header.get("x-token"), req.header.get("authorization"));
+      return next(req);
+    };
+    const w = await startWorld(kind, {
+      interceptor: { headerName: "x-token", scheme: "" },
+      inner: [capture],
+    });
+    // The service reads only `authorization`, so it refuses the call: both attempts show the header.
+    await w.client.whoAmI({}).catch(() => {});
+    expect(seen).toEqual([w.authority.minted[0], null, w.authority.minted[1], null]);
+  });
+
+  it("ends the call with DeadlineExceeded when its deadline passes while waiting for a token", async () => {
+    const w = await startWorld(kind);
+    w.endpoint.behave(() => new Promise(() => {}));
+    const error = await w.client
+      .whoAmI({}, { timeoutMs: 150 })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(error.code).toBe(Code.DeadlineExceeded);
+  });
+
+  it("ends the call with Canceled when the caller aborts while waiting for a token", async () => {
+    const w = await startWorld(kind);
+    w.endpoint.behave(() => new Promise(() => {}));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const error = await w.client
+      .whoAmI({}, { signal: controller.signal })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(error.code).toBe(Code.Canceled);
+  });
+});
+
+describe.each([
+  ["grpc-web", "http-401"],
+  ["grpc-web", "trailers-only"],
+  ["connect", "http-401"],
+] as const)("createAuthInterceptor over %s behind an edge answering %s", (kind, edge) => {
+  it("replays a stream whose rejection comes from next() rather than the first read", async () => {
+    const w = await startWorld(kind, { edge });
+    await w.client.whoAmI({});
+    w.authority.revokeAll();
+    expect(await collect(w.client.ticks({ count: 3 }))).toEqual([1, 2, 3]);
+    expect((await w.client.whoAmI({})).subject).toBe("alice");
+    expect(w.replays).toHaveLength(1);
+    expect(w.endpoint.requests).toBe(2);
+  });
+
+  it("gives a persistent edge rejection to the caller after one replay", async () => {
+    const w = await startWorld(kind, { edge });
+    w.authority.accepts = () => false;
+    const error = await collect(w.client.ticks({})).catch((e: unknown) => ConnectError.from(e));
+    expect((error as ConnectError).code).toBe(Code.Unauthenticated);
+    expect(w.authority.seen).toHaveLength(2);
+  });
+});
+
+describe("createAuthInterceptor with short-lived tokens", () => {
+  it("uses a 2 s token for 5 s without a single Unauthenticated answer", async () => {
+    const w = await startWorld("router", { ttlSeconds: 2 });
+    const until = Date.now() + 5_000;
+    let calls = 0;
+    while (Date.now() < until) {
+      await w.client.whoAmI({});
+      calls++;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(calls).toBeGreaterThan(50);
+    expect(w.authority.unauthenticated).toBe(0);
+    expect(w.replays).toHaveLength(0);
+    // 5 s of 2 s tokens refreshed ahead of expiry: a handful of fetches, not one per call.
+    expect(w.endpoint.requests).toBeGreaterThanOrEqual(3);
+    expect(w.endpoint.requests).toBeLessThan(15);
+  });
+});
+
+describe("createAuthInterceptor options", () => {
+  const tokens = createTokenSource({ fetchToken: async () => "t" });
+  const bad: [string, unknown, unknown, RegExp][] = [
+    ["a source that is not a TokenSource", {}, undefined, /source/],
+    ["an invalid header name", tokens, { headerName: "bad header" }, /headerName/],
+    ["a scheme with a space", tokens, { scheme: "Bearer x" }, /scheme/],
+    ["an onReplay that is not a function", tokens, { onReplay: 1 }, /onReplay/],
+  ];
+  for (const [name, source, options, message] of bad) {
+    it(`throws a TypeError naming the problem for ${name}`, () => {
+      const create = () =>
+        createAuthInterceptor(source as TokenSource, options as AuthInterceptorOptions);
+      expect(create).toThrow(TypeError);
+      expect(create).toThrow(message);
+    });
+  }
+});
