@@ -1,4 +1,5 @@
-export type { AuthInterceptorOptions, ReplayEvent } from "./interceptor.js";
+export type { AuthOptions, ReplayEvent } from "./auth-options.js";
+export type { AuthInterceptorOptions } from "./interceptor.js";
 export { createAuthInterceptor } from "./interceptor.js";
 export { skipAuth } from "./skip-auth.js";
 export type { Credentials } from "./token-endpoint.js";

@@ -6,28 +6,13 @@ import {
   type StreamResponse,
 } from "@connectrpc/connect";
 import { abortReason } from "./abort.js";
+import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { skipAuth } from "./skip-auth.js";
 import { TokenFetchError } from "./token-fetch-error.js";
 import type { TokenSource } from "./token-source.js";
 
 /** Options for {@link createAuthInterceptor}. */
-export interface AuthInterceptorOptions {
-  /** The request header that carries the token. Default: `"authorization"`. */
-  headerName?: string | undefined;
-  /** The scheme before the token; `""` sends the bare token. Default: `"Bearer"`. */
-  scheme?: string | undefined;
-  /** Called when a call is about to be replayed with a refreshed token. Default: none. */
-  onReplay?: ((event: ReplayEvent) => void) | undefined;
-}
-
-/** What {@link AuthInterceptorOptions.onReplay} receives. */
-export interface ReplayEvent {
-  /** The method replayed, as `package.Service/Method`. */
-  method: string;
-}
-
-// RFC 9110 token characters: what a header name or an auth scheme may hold.
-const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export type AuthInterceptorOptions = AuthOptions;
 
 /**
  * Creates a Connect interceptor that sets `authorization: Bearer <token>` on
@@ -50,50 +35,21 @@ export function createAuthInterceptor(
   source: TokenSource,
   options: AuthInterceptorOptions = {},
 ): Interceptor {
-  if (
-    typeof source !== "object" ||
-    source === null ||
-    typeof source.getToken !== "function" ||
-    typeof source.refresh !== "function" ||
-    typeof source.invalidate !== "function"
-  ) {
-    throw new TypeError(
-      "createAuthInterceptor: source must be a TokenSource from createTokenSource",
-    );
-  }
-  const headerName = options.headerName ?? "authorization";
-  if (typeof headerName !== "string" || !TOKEN_CHARS.test(headerName)) {
-    throw new TypeError("createAuthInterceptor: headerName must be a valid HTTP header name");
-  }
-  const scheme = options.scheme ?? "Bearer";
-  if (typeof scheme !== "string" || (scheme !== "" && !TOKEN_CHARS.test(scheme))) {
-    throw new TypeError(
-      'createAuthInterceptor: scheme must be an HTTP auth scheme such as "Bearer", or "" for none',
-    );
-  }
-  const onReplay = options.onReplay;
-  if (onReplay !== undefined && typeof onReplay !== "function") {
-    throw new TypeError("createAuthInterceptor: onReplay must be a function");
-  }
-  const prefix = scheme === "" ? "" : `${scheme} `;
+  const { headerName, headerValue, notifyReplay } = resolveAuthOptions(
+    "createAuthInterceptor",
+    source,
+    options,
+  );
 
   return (next) => async (req) => {
     if (req.contextValues.get(skipAuth)) return next(req);
     const { signal } = req;
-    const setToken = (token: string) => req.header.set(headerName, prefix + token);
+    const setToken = (token: string) => req.header.set(headerName, headerValue(token));
 
     /** Refreshes after `rejected` was refused and tells `onReplay`. */
     const replayToken = async (rejected: string): Promise<string> => {
       const fresh = await tokenOrConnectError(source.refresh(rejected, { signal }), signal);
-      if (onReplay !== undefined) {
-        try {
-          onReplay({ method: `${req.service.typeName}/${req.method.name}` });
-        } catch (error) {
-          setTimeout(() => {
-            throw error;
-          });
-        }
-      }
+      notifyReplay(`${req.service.typeName}/${req.method.name}`);
       return fresh;
     };
     /** Runs one attempt; an Unauthenticated answer tells the source the token is bad. */

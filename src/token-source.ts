@@ -1,6 +1,7 @@
 import type { KyInstance } from "ky";
 import { abortReason, raceSignal } from "./abort.js";
 import { readJwtTimes } from "./jwt.js";
+import { reportError } from "./report-error.js";
 import { type Credentials, createEndpointFetcher, type FetchedToken } from "./token-endpoint.js";
 import { TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
 
@@ -136,10 +137,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       try {
         listener(event);
       } catch (error) {
-        // A broken listener must not break token handling; report it like an event handler would.
-        setTimeout(() => {
-          throw error;
-        });
+        // A broken listener must not break token handling.
+        reportError(error);
       }
     }
   }

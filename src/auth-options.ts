@@ -1,0 +1,78 @@
+import { reportError } from "./report-error.js";
+import type { TokenSource } from "./token-source.js";
+
+/** Options shared by the Connect interceptor and the grpc-web interceptors. */
+export interface AuthOptions {
+  /** The request header that carries the token. Default: `"authorization"`. */
+  headerName?: string | undefined;
+  /** The scheme before the token; `""` sends the bare token. Default: `"Bearer"`. */
+  scheme?: string | undefined;
+  /** Called when a call is about to be replayed with a refreshed token. Default: none. */
+  onReplay?: ((event: ReplayEvent) => void) | undefined;
+}
+
+/** What {@link AuthOptions.onReplay} receives. */
+export interface ReplayEvent {
+  /** The method replayed, as `package.Service/Method`. */
+  method: string;
+}
+
+/** {@link AuthOptions} checked, with their defaults resolved. */
+export interface ResolvedAuthOptions {
+  /** Lower-case header name. */
+  headerName: string;
+  /** The header value for a token. */
+  headerValue: (token: string) => string;
+  /** Calls `onReplay`, if given, without letting its errors escape. */
+  notifyReplay: (method: string) => void;
+}
+
+// RFC 9110 token characters: what a header name or an auth scheme may hold.
+const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Checks the source and options of an auth factory; throws TypeErrors naming what to fix. */
+export function resolveAuthOptions(
+  factory: string,
+  source: TokenSource,
+  options: AuthOptions,
+): ResolvedAuthOptions {
+  if (
+    typeof source !== "object" ||
+    source === null ||
+    typeof source.getToken !== "function" ||
+    typeof source.refresh !== "function" ||
+    typeof source.invalidate !== "function"
+  ) {
+    throw new TypeError(`${factory}: source must be a TokenSource from createTokenSource`);
+  }
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`${factory}: options must be an object`);
+  }
+  const headerName = options.headerName ?? "authorization";
+  if (typeof headerName !== "string" || !TOKEN_CHARS.test(headerName)) {
+    throw new TypeError(`${factory}: headerName must be a valid HTTP header name`);
+  }
+  const scheme = options.scheme ?? "Bearer";
+  if (typeof scheme !== "string" || (scheme !== "" && !TOKEN_CHARS.test(scheme))) {
+    throw new TypeError(
+      `${factory}: scheme must be an HTTP auth scheme such as "Bearer", or "" for none`,
+    );
+  }
+  const { onReplay } = options;
+  if (onReplay !== undefined && typeof onReplay !== "function") {
+    throw new TypeError(`${factory}: onReplay must be a function`);
+  }
+  const prefix = scheme === "" ? "" : `${scheme} `;
+  return {
+    headerName: headerName.toLowerCase(),
+    headerValue: (token) => prefix + token,
+    notifyReplay: (method) => {
+      if (onReplay === undefined) return;
+      try {
+        onReplay({ method });
+      } catch (error) {
+        reportError(error);
+      }
+    },
+  };
+}
