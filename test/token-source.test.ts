@@ -38,7 +38,7 @@ function countingFetch(lifetimeMs?: number) {
 describe("createTokenSource", () => {
   it("posts the username and password as JSON and returns the token", async () => {
     const { authority, endpoint, source } = await setup();
-    let seen: { method?: string; type?: string; body?: unknown } = {};
+    let seen: { method?: string | undefined; type?: string | undefined; body?: unknown } = {};
     endpoint.behave((req, res, body) => {
       seen = { method: req.method, type: req.headers["content-type"], body: JSON.parse(body) };
       res.writeHead(200, { "content-type": "application/json" });
@@ -290,7 +290,9 @@ describe("createTokenSource", () => {
       const unsubscribe = tokens.subscribe((event) => events.push(event));
       const token = await tokens.getToken();
       await tokens.refresh(token);
-      endpoint.behave((_req, res) => res.writeHead(401).end("no"));
+      endpoint.behave((_req, res) => {
+        res.writeHead(401).end("no");
+      });
       tokens.clear();
       await tokens.getToken().catch(() => {});
       unsubscribe();

@@ -1,0 +1,281 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttp2Server, type Http2Session } from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { createCors, DEFAULT_ALLOWED_ORIGINS } from "./cors.js";
+import { createCredentialChecker, DEFAULT_USERS } from "./credentials.js";
+import { createDemoService } from "./demo-service.js";
+import { pathOf, sendText } from "./http-io.js";
+import { createJwksEndpoint, JWKS_PATH } from "./jwks-endpoint.js";
+import { createStatsRecorder, type DemoStats, type StatsRecorder } from "./stats.js";
+import { createTestRoutes, TEST_ROUTE_PREFIX } from "./test-routes.js";
+import { createTokenEndpoint, type RouteHandler } from "./token-endpoint.js";
+import { createTokenFaults } from "./token-faults.js";
+import { createTokenIssuer, type TokenIssuer } from "./token-issuer.js";
+import { createVerifyInterceptor } from "./verify-interceptor.js";
+
+/** Path of the token endpoint. */
+export const TOKEN_PATH = "/auth/token";
+
+/** Options for {@link startDemoServer}. */
+export interface DemoServerOptions {
+  /** Interface to listen on. Default `"127.0.0.1"`. */
+  host?: string;
+  /** Port of the combined server; 0 picks a free one. Default 8787. Unused with `behindEnvoy`. */
+  port?: number;
+  /** Lifetime of issued tokens in seconds, 1–86400. Default 300. */
+  tokenTtlSeconds?: number;
+  /** Username → password. Default `{ alice: "wonderland", bob: "builder" }`. */
+  users?: Readonly<Record<string, string>>;
+  /**
+   * Origins allowed by CORS, in addition to the Vite dev origins `http://localhost:5173` and
+   * `http://127.0.0.1:5173`. Default: none. Unused with `behindEnvoy` (Envoy does CORS).
+   */
+  allowedOrigins?: readonly string[];
+  /** Serve the `/test/` routes and honour `fail_after`. Default false. */
+  testMode?: boolean;
+  /**
+   * Split into a plain gRPC (h2c) server on `grpcPort` and an HTTP/1.1 token server on
+   * `tokenPort`, without CORS, for Envoy to front. Default false: one HTTP/1.1 server on `port`
+   * serving Connect, gRPC-Web and the token routes.
+   */
+  behindEnvoy?: boolean;
+  /** h2c port of the gRPC server with `behindEnvoy`; 0 picks a free one. Default 50051. */
+  grpcPort?: number;
+  /** Port of the token server with `behindEnvoy`; 0 picks a free one. Default 8081. */
+  tokenPort?: number;
+  /** The `iss` claim. Default `"grpc-web-auth-demo"`. */
+  jwtIssuer?: string;
+  /** The `aud` claim. Default `"grpc-web-auth-demo-api"`. */
+  jwtAudience?: string;
+}
+
+/** A running demo server. */
+export interface DemoServer {
+  /** Base URL of the HTTP/1.1 server (combined server, or the token server with `behindEnvoy`). */
+  url: string;
+  /** Port of that server. */
+  port: number;
+  /** URL of `POST /auth/token`. */
+  tokenUrl: string;
+  /** URL of `GET /.well-known/jwks.json`. */
+  jwksUrl: string;
+  /** Base URL of the h2c gRPC server; only with `behindEnvoy`. */
+  grpcUrl?: string;
+  /** Signs and revokes tokens; its `publicKey` verifies them. */
+  issuer: TokenIssuer;
+  /** A snapshot of the counters (same as `GET /test/stats`). */
+  stats(): DemoStats;
+  /** Revokes every token issued so far (same as `POST /test/revoke`). */
+  revokeAll(): void;
+  /** Stops listening and ends open connections and streams at once. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the demo backend: the DemoService behind a JWT-verifying interceptor, the token
+ * endpoint, the JWKS and, in test mode, the `/test/` routes.
+ *
+ * Native gRPC needs HTTP/2, which browsers cannot speak to a server directly; the combined server
+ * is HTTP/1.1 (Connect and gRPC-Web). Use `behindEnvoy` for native gRPC over h2c.
+ *
+ * @example
+ * const server = await startDemoServer({ port: 0, testMode: true });
+ * const res = await fetch(server.tokenUrl, {
+ *   method: "POST",
+ *   body: JSON.stringify({ username: "alice", password: "wonderland" }),
+ * });
+ * await server.close();
+ */
+export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
+  const host = options.host ?? "127.0.0.1";
+  const port = checkPort(options.port ?? 8787, "port");
+  const grpcPort = checkPort(options.grpcPort ?? 50051, "grpcPort");
+  const tokenPort = checkPort(options.tokenPort ?? 8081, "tokenPort");
+  const users = new Map(Object.entries(options.users ?? DEFAULT_USERS));
+  const allowedOrigins = [...DEFAULT_ALLOWED_ORIGINS, ...(options.allowedOrigins ?? [])];
+  const testMode = options.testMode ?? false;
+  const behindEnvoy = options.behindEnvoy ?? false;
+  if (host === "") throw new TypeError("host must be a non-empty string");
+  if (users.size === 0) throw new TypeError("users must name at least one user");
+  for (const origin of allowedOrigins) checkOrigin(origin);
+
+  const issuer = await createTokenIssuer({
+    ...(options.jwtIssuer !== undefined && { issuer: options.jwtIssuer }),
+    ...(options.jwtAudience !== undefined && { audience: options.jwtAudience }),
+    ...(options.tokenTtlSeconds !== undefined && { ttlSeconds: options.tokenTtlSeconds }),
+  });
+  const stats = createStatsRecorder();
+  const shutdown = new AbortController();
+  const faults = testMode ? createTokenFaults() : undefined;
+
+  const tokenRoutes = createTokenRoutes({
+    token: createTokenEndpoint({
+      issuer,
+      checkCredentials: createCredentialChecker(users),
+      stats,
+      ...(faults && { faults }),
+      signal: shutdown.signal,
+    }),
+    jwks: createJwksEndpoint(issuer),
+    ...(faults && { test: createTestRoutes({ issuer, faults, stats }) }),
+  });
+  const rpc = createRpcHandler({ issuer, stats, testMode, behindEnvoy, signal: shutdown.signal });
+
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    shutdown.abort();
+    await Promise.all(closers.map((closeOne) => closeOne()));
+  };
+  try {
+    const base = {
+      issuer,
+      stats: () => stats.snapshot(),
+      revokeAll: () => issuer.revokeAll(),
+      close,
+    };
+    if (behindEnvoy) {
+      const grpc = createHttp2Server(rpc);
+      closers.push(closeHttp2(grpc, trackSessions(grpc)));
+      const grpcBound = await listen(grpc, grpcPort, host);
+      const http = createServer((req, res) => tokenRoutes(req, res, notFound));
+      closers.push(closeHttp1(http));
+      const bound = await listen(http, tokenPort, host);
+      return { ...base, ...urls(host, bound), grpcUrl: baseUrl(host, grpcBound) };
+    }
+    const cors = createCors(allowedOrigins);
+    const http = createServer((req, res) => {
+      if (!cors(req, res)) tokenRoutes(req, res, rpc);
+    });
+    closers.push(closeHttp1(http));
+    return { ...base, ...urls(host, await listen(http, port, host)) };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Routes the token service's paths and hands everything else to `fallback`. */
+function createTokenRoutes(handlers: {
+  token: RouteHandler;
+  jwks: RouteHandler;
+  test?: RouteHandler;
+}) {
+  const exact = new Map([
+    [TOKEN_PATH, handlers.token],
+    [JWKS_PATH, handlers.jwks],
+  ]);
+  return (req: IncomingMessage, res: ServerResponse, fallback: NodeHandler): void => {
+    const path = pathOf(req);
+    const handler = path.startsWith(TEST_ROUTE_PREFIX) ? handlers.test : exact.get(path);
+    if (!handler) {
+      fallback(req, res);
+      return;
+    }
+    handler(req, res).catch((e: unknown) => {
+      if (req.destroyed || res.destroyed) return; // The client went away mid-request.
+      // Only our own errors reach here; they never carry credentials or tokens.
+      console.error(`demo server: ${req.method} ${path} failed:`, e);
+      if (res.headersSent) res.destroy();
+      else sendText(res, 500, "internal error");
+    });
+  };
+}
+
+function createRpcHandler(options: {
+  issuer: TokenIssuer;
+  stats: StatsRecorder;
+  testMode: boolean;
+  behindEnvoy: boolean;
+  signal: AbortSignal;
+}) {
+  const { issuer, stats, testMode, behindEnvoy, signal } = options;
+  const interceptors: Interceptor[] = [createVerifyInterceptor({ issuer, stats })];
+  return connectNodeAdapter({
+    routes: (router) => router.service(DemoService, createDemoService({ testMode, stats })),
+    interceptors,
+    shutdownSignal: signal,
+    // Behind Envoy only native gRPC reaches us; Envoy translates gRPC-Web.
+    grpc: true,
+    grpcWeb: !behindEnvoy,
+    connect: !behindEnvoy,
+  });
+}
+
+function notFound(_req: IncomingMessage, res: ServerResponse): void {
+  sendText(res, 404, "not found");
+}
+
+type Listener = Server | ReturnType<typeof createHttp2Server>;
+
+function listen(server: Listener, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeHttp1(server: Server): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+}
+
+function trackSessions(server: ReturnType<typeof createHttp2Server>): Set<Http2Session> {
+  const sessions = new Set<Http2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  return sessions;
+}
+
+function closeHttp2(
+  server: ReturnType<typeof createHttp2Server>,
+  sessions: Set<Http2Session>,
+): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+      for (const session of sessions) session.destroy();
+    });
+}
+
+function baseUrl(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+function urls(host: string, port: number) {
+  const url = baseUrl(host, port);
+  return { url, port, tokenUrl: url + TOKEN_PATH, jwksUrl: url + JWKS_PATH };
+}
+
+function checkPort(port: number, name: string): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new TypeError(`${name} must be an integer from 0 to 65535, got ${port}`);
+  }
+  return port;
+}
+
+function checkOrigin(origin: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {}
+  if (parsed?.origin !== origin) {
+    throw new TypeError(
+      `allowedOrigins must hold origins like "https://app.example", got "${origin}"`,
+    );
+  }
+}

@@ -1,0 +1,101 @@
+import type { ServerResponse } from "node:http";
+import {
+  isJsonObject,
+  pathOf,
+  readJsonBody,
+  sendJson,
+  sendMethodNotAllowed,
+  sendText,
+} from "./http-io.js";
+import type { StatsRecorder } from "./stats.js";
+import type { RouteHandler } from "./token-endpoint.js";
+import { parseTokenFault, type TokenFaults } from "./token-faults.js";
+import type { TokenIssuer } from "./token-issuer.js";
+
+/** Prefix of every test-mode route; outside test mode nothing is served under it. */
+export const TEST_ROUTE_PREFIX = "/test/";
+
+/** Options for {@link createTestRoutes}. */
+export interface TestRoutesOptions {
+  issuer: TokenIssuer;
+  faults: TokenFaults;
+  stats: StatsRecorder;
+}
+
+/**
+ * Creates the handler for the test-mode routes that let browser and Node tests steer the server:
+ *
+ * - `POST /test/revoke`: revoke every token issued so far (204).
+ * - `POST /test/token-fault`: make the next token requests fail, see `TokenFault` (204).
+ * - `POST /test/token-ttl` `{"seconds": n}`: lifetime of future tokens, 0–86400 (204).
+ * - `POST /test/reset`: clear faults and stats and restore the configured lifetime (204).
+ * - `GET /test/stats`: the counters as JSON, see `DemoStats`.
+ */
+export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
+  const { issuer, faults, stats } = options;
+  const configuredTtl = issuer.ttlSeconds();
+
+  const routes: Record<string, { method: string; handle: RouteHandler }> = {
+    revoke: {
+      method: "POST",
+      handle: async (_req, res) => {
+        issuer.revokeAll();
+        noContent(res);
+      },
+    },
+    "token-fault": {
+      method: "POST",
+      handle: async (req, res) => {
+        const body = await readJsonBody(req);
+        const fault = body.ok ? parseTokenFault(body.value) : "request body must be JSON";
+        if (typeof fault === "string") return sendText(res, 400, fault);
+        faults.set(fault);
+        noContent(res);
+      },
+    },
+    "token-ttl": {
+      method: "POST",
+      handle: async (req, res) => {
+        const body = await readJsonBody(req);
+        const seconds = body.ok && isJsonObject(body.value) ? body.value.seconds : undefined;
+        if (typeof seconds !== "number" || !Number.isInteger(seconds)) {
+          return sendText(res, 400, 'expected {"seconds": integer from 0 to 86400}');
+        }
+        try {
+          issuer.setTtlSeconds(seconds);
+        } catch (e) {
+          return sendText(res, 400, e instanceof Error ? e.message : "bad seconds");
+        }
+        noContent(res);
+      },
+    },
+    reset: {
+      method: "POST",
+      handle: async (_req, res) => {
+        faults.clear();
+        stats.reset();
+        issuer.setTtlSeconds(configuredTtl);
+        noContent(res);
+      },
+    },
+    stats: {
+      method: "GET",
+      handle: async (_req, res) => {
+        sendJson(res, 200, stats.snapshot(), { "cache-control": "no-store" });
+      },
+    },
+  };
+
+  return async (req, res) => {
+    const name = pathOf(req).slice(TEST_ROUTE_PREFIX.length);
+    const route = Object.hasOwn(routes, name) ? routes[name] : undefined;
+    if (!route) return sendText(res, 404, "not found");
+    if (req.method !== route.method) return sendMethodNotAllowed(res, [route.method]);
+    await route.handle(req, res);
+  };
+}
+
+function noContent(res: ServerResponse): void {
+  res.writeHead(204, { "cache-control": "no-store" });
+  res.end();
+}
