@@ -1,0 +1,164 @@
+import type { ClientReadableStream, Metadata, RpcError, Status } from "grpc-web";
+
+type EventName = "data" | "error" | "status" | "metadata" | "end";
+// biome-ignore lint/suspicious/noExplicitAny: grpc-web's listeners take different argument types per event.
+type Listener = (value?: any) => void;
+
+/** What the stream asks of the interceptor that created it. */
+export interface ReplayHooks {
+  /** Starts an attempt with `token`; returns the runtime's stream for it. */
+  invoke(token: string): ClientReadableStream<unknown>;
+  /** A token for the first attempt. */
+  getToken(): Promise<string>;
+  /** A token for the replay, after `rejected` was refused; may fail with an RpcError. */
+  refresh(rejected: string): Promise<string>;
+  /** The server refused `token` and no replay follows. */
+  rejected(token: string): void;
+  /** Turns a token failure into the RpcError the caller sees. */
+  toRpcError(error: unknown): RpcError;
+}
+
+const UNKNOWN = 2;
+const UNAUTHENTICATED = 16;
+
+/**
+ * The `ClientReadableStream` a stream interceptor returns at once, while the
+ * token is still being fetched (grpc-web's stream interceptors are synchronous).
+ *
+ * It forwards `data`, `metadata`, `status`, `error` and `end` in order, replays
+ * once when Unauthenticated (16) arrives before any `data`, and lets the caller
+ * see exactly one terminal event (`error` or `end`): grpc-web sends `end` after
+ * `error` for errors in the body trailer, but not for trailers-only answers.
+ *
+ * A response that is not gRPC-Web (say a plain-text HTTP 401 from a proxy)
+ * first raises Unknown (2) while it loads; the code from the HTTP status comes
+ * when it completes, which grpc-web marks with a `metadata` event. So an early
+ * Unknown is held until then, and the caller sees the status-derived code.
+ */
+export class ReplayingStream implements ClientReadableStream<unknown> {
+  readonly #listeners: Record<EventName, Listener[]> = {
+    data: [],
+    error: [],
+    status: [],
+    metadata: [],
+    end: [],
+  };
+  readonly #hooks: ReplayHooks;
+  #inner: ClientReadableStream<unknown> | undefined;
+  #cancelled = false;
+  #terminated = false;
+
+  constructor(hooks: ReplayHooks) {
+    this.#hooks = hooks;
+    hooks.getToken().then(
+      (token) => this.#start(token, true),
+      (error: unknown) => this.#fail(hooks.toRpcError(error)),
+    );
+  }
+
+  // The overloads of ClientReadableStream collapse to one implementation.
+  on(eventType: EventName, callback: Listener): this {
+    this.#listeners[eventType]?.push(callback);
+    return this;
+  }
+
+  removeListener(eventType: EventName, callback: Listener): void {
+    const listeners = this.#listeners[eventType];
+    const index = listeners?.indexOf(callback) ?? -1;
+    if (index >= 0) listeners?.splice(index, 1);
+  }
+
+  cancel(): void {
+    if (this.#cancelled) return;
+    this.#cancelled = true;
+    this.#inner?.cancel();
+  }
+
+  #emit(eventType: EventName, value?: unknown): void {
+    if (this.#cancelled) return;
+    const terminal = eventType === "error" || eventType === "end";
+    // After the one terminal event only the trailing status and metadata may follow.
+    if (this.#terminated && (terminal || eventType === "data")) return;
+    if (terminal) this.#terminated = true;
+    for (const listener of [...this.#listeners[eventType]]) listener(value);
+  }
+
+  #fail(error: RpcError): void {
+    this.#emit("error", error);
+    this.#emit("status", { code: error.code, details: error.message, metadata: {} });
+  }
+
+  #start(token: string, canReplay: boolean): void {
+    if (this.#cancelled) return;
+    let inner: ClientReadableStream<unknown>;
+    try {
+      inner = this.#hooks.invoke(token);
+    } catch (error) {
+      this.#fail(this.#hooks.toRpcError(error));
+      return;
+    }
+    this.#inner = inner;
+    let sawData = false;
+    let abandoned = false;
+    let completed = false;
+    let heldUnknown: RpcError | undefined;
+    // Held until we know this attempt is the one the caller gets: a replayed attempt leaves no trace.
+    const heldMetadata: Metadata[] = [];
+    const release = () => {
+      for (const metadata of heldMetadata.splice(0)) this.#emit("metadata", metadata);
+    };
+    inner.on("metadata", (metadata: Metadata) => {
+      if (abandoned) return;
+      completed = true;
+      if (sawData || !canReplay) this.#emit("metadata", metadata);
+      else heldMetadata.push(metadata);
+    });
+    inner.on("data", (data: unknown) => {
+      if (abandoned) return;
+      sawData = true;
+      release();
+      this.#emit("data", data);
+    });
+    inner.on("error", (error: RpcError) => {
+      if (abandoned) return;
+      if (error.code === UNKNOWN && !sawData && !completed) {
+        heldUnknown ??= error;
+        return;
+      }
+      heldUnknown = undefined;
+      if (error.code === UNAUTHENTICATED) {
+        if (canReplay && !sawData) {
+          abandoned = true;
+          this.#replay(token);
+          return;
+        }
+        this.#hooks.rejected(token);
+      }
+      release();
+      this.#emit("error", error);
+    });
+    inner.on("status", (status: Status) => {
+      // The statuses that echo a held Unknown are not news either.
+      if (abandoned || (heldUnknown !== undefined && !completed)) return;
+      release();
+      this.#emit("status", status);
+    });
+    inner.on("end", () => {
+      if (abandoned) return;
+      release();
+      if (heldUnknown !== undefined) {
+        this.#fail(heldUnknown);
+        return;
+      }
+      this.#emit("end");
+    });
+  }
+
+  #replay(rejected: string): void {
+    if (this.#cancelled) return;
+    this.#hooks.refresh(rejected).then(
+      (fresh) => this.#start(fresh, false),
+      (error: unknown) => this.#fail(this.#hooks.toRpcError(error)),
+    );
+  }
+}
