@@ -20,6 +20,8 @@ export interface FetchedToken {
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 
 const EXCERPT_LENGTH = 120;
+/** How much of an error answer is read: enough for the excerpt, nothing like megabytes. */
+const ERROR_BODY_BYTES = 4 * 1024;
 
 interface EndpointFetcherOptions {
   endpoint: string | URL;
@@ -39,6 +41,8 @@ export function createEndpointFetcher(
   // Never follow a redirect with the password in the body; it may lead to another origin.
   const client = (options.http ?? ky.create(defaultKyOptions(timeoutMs))).extend({
     redirect: "manual",
+    // ky reads an error answer for HTTPError.data (up to 10 MiB): hand it a few KiB only.
+    hooks: { afterResponse: [({ response }) => capErrorBody(response)] },
   });
 
   return async (signal) => {
@@ -134,6 +138,35 @@ async function fromKyError(error: unknown, password: string): Promise<unknown> {
   return error;
 }
 
+/** An error answer whose body ends after ERROR_BODY_BYTES; the rest is never downloaded. */
+function capErrorBody(response: Response): Response | undefined {
+  // Status 0 (an opaque redirect) cannot be rebuilt, and has no body anyway.
+  if (response.ok || response.status < 200 || response.body === null) return undefined;
+  const reader = response.body.getReader();
+  let left = ERROR_BODY_BYTES;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(value.subarray(0, left));
+      left -= Math.min(left, value.byteLength);
+      if (left === 0) {
+        reader.cancel().catch(() => {});
+        controller.close();
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}
+
 /** Reads at most `limit` bytes of the body, or fails without reading the rest. */
 async function readBody(response: Response, limit: number): Promise<string> {
   const tooLarge = () =>
@@ -210,7 +243,12 @@ function retryAfterMs(response: Response): number {
 function excerpt(data: unknown, password: string): string | undefined {
   if (data === undefined || data === null || data === "") return undefined;
   let text = typeof data === "string" ? data : JSON.stringify(data);
-  if (password !== "") text = text.split(password).join("[redacted]");
+  if (password !== "") {
+    // As sent, and as it reads when a JSON body echoes it back escaped.
+    for (const form of new Set([password, JSON.stringify(password).slice(1, -1)])) {
+      text = text.split(form).join("[redacted]");
+    }
+  }
   text = text.replace(/\s+/g, " ").trim();
   return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
 }
