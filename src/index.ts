@@ -1,4 +1,5 @@
 export type { AuthOptions, ReplayEvent } from "./auth-options.js";
+export type { SharedToken, TabApis } from "./cross-tab.js";
 export type { AuthInterceptorOptions } from "./interceptor.js";
 export { createAuthInterceptor } from "./interceptor.js";
 export { skipAuth } from "./skip-auth.js";
@@ -6,6 +7,7 @@ export type { Credentials } from "./token-endpoint.js";
 export type { TokenFetchErrorCode, TokenFetchErrorOptions } from "./token-fetch-error.js";
 export { TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
 export type {
+  CrossTabOptions,
   FetchTokenResult,
   TokenEvent,
   TokenInfo,

@@ -1,5 +1,13 @@
 import type { KyInstance } from "ky";
 import { abortReason, raceSignal } from "./abort.js";
+import {
+  browserTabApis,
+  createTabLink,
+  NOT_RUN,
+  type SharedToken,
+  type TabApis,
+  type TabLink,
+} from "./cross-tab.js";
 import { readJwtTimes } from "./jwt.js";
 import { reportError } from "./report-error.js";
 import { type Credentials, createEndpointFetcher, type FetchedToken } from "./token-endpoint.js";
@@ -44,17 +52,37 @@ export interface TokenSourceOptions {
    * milliseconds; never more than half the token's lifetime. Default: 30 000.
    */
   refreshMarginMs?: number | undefined;
+  /**
+   * Shares one token among the tabs of this origin: one fetch for all of them
+   * (a Web Lock), the token and rejections passed over a BroadcastChannel, and
+   * `clear()` signing every tab out. `true` uses the channel `"default"`; a
+   * string names the channel, so two apps on one origin stay apart. Where Web
+   * Locks or BroadcastChannel are missing, the source works per tab. The token
+   * stays in each tab's memory; nothing is written to storage. Default: off.
+   */
+  crossTab?: boolean | string | CrossTabOptions | undefined;
+}
+
+/** The object form of {@link TokenSourceOptions.crossTab}. */
+export interface CrossTabOptions {
+  /** The channel name. Default: `"default"`. */
+  channel?: string | undefined;
+  /** Web Locks and BroadcastChannel to use instead of the browser's (for tests or polyfills). */
+  apis?: TabApis | undefined;
 }
 
 /** What {@link TokenSource.subscribe} listeners receive. Events never carry the token. */
 export type TokenEvent =
-  /** A new token arrived. `expiresAt` is this machine's estimate, `undefined` for opaque tokens. */
-  | { type: "token"; expiresAt: number | undefined }
+  /**
+   * A new token arrived: fetched by this source, or `shared` by another tab.
+   * `expiresAt` is this machine's estimate, `undefined` for opaque tokens.
+   */
+  | { type: "token"; expiresAt: number | undefined; source: "fetch" | "shared" }
   /** A fetch failed. */
   | { type: "error"; error: TokenFetchError }
-  /** The server rejected the current token; it was dropped. */
+  /** The server rejected the current token (here or in another tab); it was dropped. */
   | { type: "rejected" }
-  /** `clear()` was called. */
+  /** `clear()` was called (here or in another tab). */
   | { type: "cleared" };
 
 /** What {@link TokenSource.peek} tells about the cached token, without the token. */
@@ -100,14 +128,19 @@ interface Entry {
 }
 
 interface Flight {
+  /** Aborted by clear(): the fetch belongs to a session that ended. */
   controller: AbortController;
   promise: Promise<Entry>;
+  /** Set while waiting for another tab's lock: a token shared meanwhile ends the wait. */
+  stopWaiting?: (() => void) | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_REFRESH_MARGIN_MS = 30_000;
 const MAX_TIMER_MS = 2_147_483_647;
-const REMEMBERED_REJECTIONS = 16;
+const REMEMBERED_TOKENS = 16;
+/** How long a tab about to fetch waits for another tab to answer with its token. */
+const ASK_TABS_MS = 40;
 // Visible ASCII only: anything else cannot travel in an HTTP header.
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
@@ -125,11 +158,13 @@ const HEADER_SAFE = /^[\x21-\x7e]+$/;
  * ```
  */
 export function createTokenSource(options: TokenSourceOptions): TokenSource {
-  const { fetchToken, timeoutMs, refreshMarginMs } = resolveOptions(options);
+  const { fetchToken, timeoutMs, refreshMarginMs, crossTab } = resolveOptions(options);
 
   let entry: Entry | undefined;
   let flight: Flight | undefined;
   const rejected = new Set<string>();
+  // Tokens of a session that was signed out: another tab's late message must not revive them.
+  const retired = new Set<string>();
   const listeners = new Set<(event: TokenEvent) => void>();
 
   function emit(event: TokenEvent): void {
@@ -143,65 +178,152 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     }
   }
 
-  function markRejected(token: string): void {
-    rejected.add(token);
-    if (rejected.size > REMEMBERED_REJECTIONS) {
-      rejected.delete(rejected.values().next().value as string);
-    }
+  function markRejected(token: string, tell: boolean): void {
+    if (tell && !rejected.has(token)) tabs?.announceRejected(token);
+    remember(rejected, token);
     if (entry?.token === token) {
       entry = undefined;
       emit({ type: "rejected" });
     }
   }
 
-  async function fetchEntry(signal: AbortSignal): Promise<Entry> {
-    // Raced so that a custom fetchToken that ignores its signal still settles.
-    const fetched = await raceSignal(fetchToken(signal), signal);
-    const entry = toEntry(fetched, refreshMarginMs);
-    if (rejected.has(entry.token)) {
-      throw new TokenFetchError("the token endpoint returned a token the server already rejected", {
-        code: TokenFetchCode.Unauthenticated,
-      });
+  function forget(tell: boolean, signedOut: string | undefined): void {
+    const dropped = entry?.token;
+    if (dropped !== undefined) remember(retired, dropped);
+    if (signedOut !== undefined) remember(retired, signedOut);
+    entry = undefined;
+    if (flight !== undefined) {
+      const { controller } = flight;
+      flight = undefined;
+      controller.abort(
+        new TokenFetchError("the token source was cleared", { code: TokenFetchCode.Canceled }),
+      );
     }
-    return entry;
+    if (tell) tabs?.announceCleared(dropped);
+    emit({ type: "cleared" });
   }
 
-  function startFetch(): Promise<Entry> {
-    if (flight !== undefined) return flight.promise;
-    const controller = new AbortController();
+  /** Takes a token another tab fetched, unless it is known bad or already expired. */
+  function adopt(shared: SharedToken): void {
+    if (rejected.has(shared.token) || retired.has(shared.token)) return;
+    if (!HEADER_SAFE.test(shared.token)) return;
+    if (entry?.token === shared.token) return;
+    const lifetimeMs = shared.expiresAt === undefined ? undefined : shared.expiresAt - Date.now();
+    if (lifetimeMs !== undefined && !(lifetimeMs > 0)) return;
+    entry = newEntry(shared.token, lifetimeMs, refreshMarginMs);
+    emit({ type: "token", expiresAt: expiresAt(entry), source: "shared" });
+    flight?.stopWaiting?.();
+  }
+
+  const tabs: TabLink | undefined =
+    crossTab === undefined
+      ? undefined
+      : createTabLink(crossTab.channel, crossTab.apis, {
+          onToken: adopt,
+          onRejected: (token) => markRejected(token, false),
+          onCleared: (token) => forget(false, token),
+          onQuery: () =>
+            entry !== undefined && isFresh(entry)
+              ? { token: entry.token, expiresAt: expiresAt(entry) }
+              : undefined,
+        });
+
+  /** Fetches a token with this source's own grant, bounded by timeoutMs. */
+  async function fetchOwn(signal: AbortSignal): Promise<Entry> {
+    const bounded = new AbortController();
+    const stop = () => bounded.abort(abortReason(signal));
+    signal.addEventListener("abort", stop, { once: true });
     const timer = setTimeout(() => {
-      controller.abort(
+      bounded.abort(
         new TokenFetchError(`the token endpoint did not answer within ${timeoutMs} ms`, {
           code: TokenFetchCode.Unavailable,
         }),
       );
     }, timeoutMs);
-    const self: Flight = {
-      controller,
-      promise: fetchEntry(controller.signal).then(
-        (next) => {
-          clearTimeout(timer);
-          // clear() came first: this token belongs to a session that ended.
-          if (flight !== self) throw controller.signal.reason;
-          flight = undefined;
-          entry = next;
-          emit({ type: "token", expiresAt: expiresAt(next) });
+    try {
+      // Raced so that a custom fetchToken that ignores its signal still settles.
+      const fetched = await raceSignal(fetchToken(bounded.signal), bounded.signal);
+      const next = toEntry(fetched, refreshMarginMs);
+      if (rejected.has(next.token)) {
+        throw new TokenFetchError(
+          "the token endpoint returned a token the server already rejected",
+          { code: TokenFetchCode.Unauthenticated },
+        );
+      }
+      return next;
+    } catch (error) {
+      throw toTokenFetchError(error, bounded.signal);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", stop);
+    }
+  }
+
+  /**
+   * One tab at a time fetches: inside the lock, a token another tab published
+   * meanwhile (or hands over when asked) is taken instead of fetching again.
+   * Resolves to `undefined` when another tab's token was adopted into `entry`.
+   */
+  async function fetchAcrossTabs(link: TabLink, self: Flight): Promise<Entry | undefined> {
+    const before = entry;
+    const sharedMeanwhile = () => entry !== undefined && entry !== before && isFresh(entry);
+    const waiting = new AbortController();
+    const stopWaiting = () => waiting.abort();
+    self.stopWaiting = stopWaiting;
+    const { signal } = self.controller;
+    signal.addEventListener("abort", stopWaiting, { once: true });
+    try {
+      const result = await link.exclusive(
+        async () => {
+          self.stopWaiting = undefined;
+          if (sharedMeanwhile()) return undefined;
+          await link.ask(ASK_TABS_MS);
+          if (sharedMeanwhile()) return undefined;
+          const next = await fetchOwn(signal);
+          // Published before the lock is released, so the next tab in line finds it.
+          link.announceToken({ token: next.token, expiresAt: expiresAt(next) });
           return next;
         },
-        (error: unknown) => {
-          clearTimeout(timer);
-          const failure = toTokenFetchError(error, controller.signal);
-          if (flight === self) {
-            flight = undefined;
-            emit({ type: "error", error: failure });
-          }
-          throw failure;
-        },
-      ),
-    };
+        waiting.signal,
+        timeoutMs,
+      );
+      if (signal.aborted) throw signal.reason;
+      if (result !== NOT_RUN && result !== undefined) return result;
+      // Another tab's token ended the wait; should it be gone already, fetch after all.
+      return sharedMeanwhile() ? undefined : await fetchOwn(signal);
+    } finally {
+      self.stopWaiting = undefined;
+      signal.removeEventListener("abort", stopWaiting);
+    }
+  }
+
+  function startFetch(): Promise<Entry> {
+    if (flight !== undefined) return flight.promise;
+    const self: Flight = { controller: new AbortController(), promise: undefined as never };
+    const { signal } = self.controller;
+    flight = self;
+    self.promise = (async (): Promise<Entry> => {
+      try {
+        const fetched =
+          tabs === undefined ? await fetchOwn(signal) : await fetchAcrossTabs(tabs, self);
+        // clear() came first: this token belongs to a session that ended.
+        if (flight !== self) throw signal.reason;
+        flight = undefined;
+        if (fetched === undefined) return entry as Entry;
+        entry = fetched;
+        emit({ type: "token", expiresAt: expiresAt(fetched), source: "fetch" });
+        return fetched;
+      } catch (error) {
+        const failure = toTokenFetchError(error, signal);
+        if (flight === self) {
+          flight = undefined;
+          emit({ type: "error", error: failure });
+        }
+        throw failure;
+      }
+    })();
     // Every caller may have stopped waiting; the outcome is still handled.
     self.promise.catch(() => {});
-    flight = self;
     return self.promise;
   }
 
@@ -230,23 +352,15 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     },
     refresh(rejectedToken, requestOptions) {
       assertToken(rejectedToken, "refresh");
-      markRejected(rejectedToken);
+      markRejected(rejectedToken, true);
       return source.getToken(requestOptions);
     },
     invalidate(rejectedToken) {
       assertToken(rejectedToken, "invalidate");
-      markRejected(rejectedToken);
+      markRejected(rejectedToken, true);
     },
     clear() {
-      entry = undefined;
-      if (flight !== undefined) {
-        const { controller } = flight;
-        flight = undefined;
-        controller.abort(
-          new TokenFetchError("the token source was cleared", { code: TokenFetchCode.Canceled }),
-        );
-      }
-      emit({ type: "cleared" });
+      forget(true, undefined);
     },
     subscribe(listener) {
       if (typeof listener !== "function") {
@@ -282,6 +396,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         "createTokenSource: refreshMarginMs must be a finite number of milliseconds, 0 or more",
       );
     }
+    const crossTab = resolveCrossTab(opts.crossTab);
     const hasEndpoint = opts.endpoint !== undefined;
     const hasFetch = opts.fetchToken !== undefined;
     if (hasEndpoint === hasFetch) {
@@ -305,6 +420,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         fetchToken: async (signal: AbortSignal) => fromCustomResult(await custom({ signal })),
         timeoutMs: timeout,
         refreshMarginMs: margin,
+        crossTab,
       };
     }
     const endpoint = opts.endpoint;
@@ -329,8 +445,34 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       }),
       timeoutMs: timeout,
       refreshMarginMs: margin,
+      crossTab,
     };
   }
+}
+
+/** The channel and APIs for cross-tab sharing, or undefined when it is off or unsupported here. */
+function resolveCrossTab(
+  value: TokenSourceOptions["crossTab"],
+): { channel: string; apis: TabApis } | undefined {
+  if (value === undefined || value === false) return undefined;
+  const options: CrossTabOptions =
+    value === true ? {} : typeof value === "string" ? { channel: value } : value;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("createTokenSource: crossTab must be true, a channel name, or an object");
+  }
+  const channel = options.channel ?? "default";
+  if (typeof channel !== "string" || channel === "") {
+    throw new TypeError("createTokenSource: crossTab channel must be a non-empty string");
+  }
+  const apis = options.apis ?? browserTabApis();
+  return apis === undefined ? undefined : { channel, apis };
+}
+
+/** Adds to a set that remembers only the most recent tokens. */
+function remember(set: Set<string>, token: string): void {
+  set.delete(token);
+  set.add(token);
+  if (set.size > REMEMBERED_TOKENS) set.delete(set.values().next().value as string);
 }
 
 function isCredentials(value: unknown): value is Credentials {
@@ -373,16 +515,19 @@ function toEntry(fetched: FetchedToken, refreshMarginMs: number): Entry {
       code: TokenFetchCode.Internal,
     });
   }
-  const receivedAt = Date.now();
-  const lifetimeMs = lifetimeOf(fetched, receivedAt);
+  const lifetimeMs = lifetimeOf(fetched, Date.now());
   if (lifetimeMs !== undefined && !(lifetimeMs > 0)) {
     throw new TokenFetchError("the token endpoint returned a token that has already expired", {
       code: TokenFetchCode.Internal,
     });
   }
+  return newEntry(token, lifetimeMs, refreshMarginMs);
+}
+
+function newEntry(token: string, lifetimeMs: number | undefined, refreshMarginMs: number): Entry {
   return {
     token,
-    receivedAt,
+    receivedAt: Date.now(),
     receivedAtMono: monotonicNow(),
     lifetimeMs,
     refreshAfterMs:

@@ -1,0 +1,231 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  createTokenSource,
+  type TokenEvent,
+  type TokenSource,
+  type TokenSourceOptions,
+} from "../src/index.js";
+import { createFakeLockWorld, type FakeLockWorld } from "./helpers/fake-locks.js";
+
+// Several "tabs" in one process: each its own token source, sharing a fake Web Locks
+// world and Node's real BroadcastChannel (which delivers between instances of a thread).
+// The same scenarios run in four real Chromium pages in test/browser/.
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const channels: BroadcastChannel[] = [];
+afterEach(() => {
+  for (const channel of channels.splice(0)) channel.close();
+});
+
+/** A BroadcastChannel constructor whose instances are closed after each test. */
+class TrackedChannel extends BroadcastChannel {
+  constructor(name: string) {
+    super(name);
+    channels.push(this);
+  }
+}
+
+interface Tabs {
+  world: FakeLockWorld;
+  /** The Web Lock's name for this set of tabs. */
+  lockName: string;
+  fetches: () => number;
+  open(id: string, extra?: Partial<TokenSourceOptions>): TokenSource;
+  events: Map<string, TokenEvent[]>;
+  /** Makes the next fetches hang until the returned function is called. */
+  hold(): () => void;
+}
+
+function makeTabs(options: { lifetimeMs?: number; fetchDelayMs?: number; channel?: string } = {}) {
+  const world = createFakeLockWorld();
+  const channel = options.channel ?? randomUUID();
+  let fetches = 0;
+  let gate: Promise<void> | undefined;
+  const events = new Map<string, TokenEvent[]>();
+  const tabs: Tabs = {
+    world,
+    lockName: `grpc-web-auth:${channel}`,
+    fetches: () => fetches,
+    events,
+    open(id, extra = {}) {
+      const source = createTokenSource({
+        fetchToken: async () => {
+          fetches++;
+          const n = fetches;
+          await sleep(options.fetchDelayMs ?? 30);
+          if (gate) await gate;
+          const token = `token-${n}`;
+          return options.lifetimeMs === undefined
+            ? token
+            : { token, expiresAt: Date.now() + options.lifetimeMs };
+        },
+        crossTab: { channel, apis: { locks: world.tab(id), BroadcastChannel: TrackedChannel } },
+        ...extra,
+      });
+      const log: TokenEvent[] = [];
+      events.set(id, log);
+      source.subscribe((event) => log.push(event));
+      return source;
+    },
+    hold() {
+      let release = () => {};
+      gate = new Promise((resolve) => {
+        release = () => {
+          gate = undefined;
+          resolve();
+        };
+      });
+      return release;
+    },
+  };
+  return tabs;
+}
+
+describe("crossTab: one token for all tabs", () => {
+  it("makes one token request for a cold start in four tabs at once", async () => {
+    const tabs = makeTabs();
+    const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
+    const tokens = await Promise.all(sources.map((s) => s.getToken()));
+    expect(tabs.fetches()).toBe(1);
+    expect(new Set(tokens)).toEqual(new Set(["token-1"]));
+    const shared = [...tabs.events.values()].flat().filter((e) => e.type === "token");
+    expect(shared.filter((e) => e.type === "token" && e.source === "fetch")).toHaveLength(1);
+  });
+
+  it("hands a tab opened later the current token without fetching", async () => {
+    const tabs = makeTabs();
+    await tabs.open("a").getToken();
+    const late = tabs.open("late");
+    expect(await late.getToken()).toBe("token-1");
+    expect(tabs.fetches()).toBe(1);
+  });
+
+  it("refreshes an expiring token once across the tabs", async () => {
+    const tabs = makeTabs({ lifetimeMs: 400 });
+    const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
+    await Promise.all(sources.map((s) => s.getToken()));
+    await sleep(250);
+    const refreshed = await Promise.all(sources.map((s) => s.getToken()));
+    expect(tabs.fetches()).toBe(2);
+    expect(new Set(refreshed)).toEqual(new Set(["token-2"]));
+  });
+
+  it("lets the other tabs use the new token without fetching after one tab saw a rejection", async () => {
+    const tabs = makeTabs();
+    const [a, b, c] = ["a", "b", "c"].map((id) => tabs.open(id)) as [
+      TokenSource,
+      TokenSource,
+      TokenSource,
+    ];
+    const first = await a.getToken();
+    await Promise.all([b.getToken(), c.getToken()]);
+    expect(await a.refresh(first)).toBe("token-2");
+    await sleep(20);
+    expect(await b.getToken()).toBe("token-2");
+    expect(await c.refresh(first)).toBe("token-2");
+    expect(tabs.fetches()).toBe(2);
+  });
+
+  it("never adopts a token another tab reported as rejected", async () => {
+    const tabs = makeTabs();
+    const a = tabs.open("a");
+    const b = tabs.open("b");
+    const first = await a.getToken();
+    b.invalidate(first);
+    await sleep(20);
+    expect(a.peek()).toBeUndefined();
+  });
+
+  it("does not stall when the tab holding the lock closes mid-fetch", async () => {
+    const tabs = makeTabs();
+    const release = tabs.hold();
+    const a = tabs.open("a");
+    const b = tabs.open("b");
+    const aWaiting = a.getToken().catch((e: unknown) => e);
+    await sleep(5);
+    const bWaiting = b.getToken();
+    await sleep(20);
+    expect(tabs.world.holder(tabs.lockName)).toBe("a");
+    // Closing tab a: the browser releases its lock; b, next in line, fetches itself.
+    tabs.world.closeTab("a");
+    release();
+    expect(await bWaiting).toMatch(/^token-/);
+    expect(tabs.fetches()).toBe(2);
+    await aWaiting;
+  });
+
+  it("steals the lock from a tab that froze while holding it", async () => {
+    const tabs = makeTabs();
+    const release = tabs.hold();
+    const frozen = tabs.open("frozen");
+    const other = tabs.open("other", { timeoutMs: 300 });
+    frozen.getToken().catch(() => {});
+    await sleep(10);
+    expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
+    const started = Date.now();
+    // The frozen tab's fetch never finishes; after timeoutMs the other tab takes the lock.
+    const waiting = other.getToken();
+    await sleep(400);
+    expect(tabs.world.holder(tabs.lockName)).toBe("other");
+    release();
+    expect(await waiting).toMatch(/^token-/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it("signs every tab out when one calls clear()", async () => {
+    const tabs = makeTabs();
+    const sources = ["a", "b", "c"].map((id) => tabs.open(id));
+    await Promise.all(sources.map((s) => s.getToken()));
+    sources[0]?.clear();
+    await sleep(20);
+    for (const source of sources) expect(source.peek()).toBeUndefined();
+    expect(tabs.events.get("b")?.at(-1)).toEqual({ type: "cleared" });
+  });
+
+  it("keeps two channels on one origin apart", async () => {
+    const appOne = makeTabs({ channel: `one-${randomUUID()}` });
+    const appTwo = makeTabs({ channel: `two-${randomUUID()}` });
+    const [x, y] = [appOne.open("x"), appTwo.open("y")];
+    await Promise.all([x.getToken(), y.getToken()]);
+    expect(appOne.fetches() + appTwo.fetches()).toBe(2);
+  });
+
+  it("ignores malformed messages on the channel", async () => {
+    const channel = randomUUID();
+    const tabs = makeTabs({ channel });
+    const a = tabs.open("a");
+    const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
+    for (const junk of [
+      null,
+      "x",
+      { v: 1, type: "token", token: "" },
+      { v: 1, type: "token", token: "t", expiresAt: "soon" },
+      { v: 2, type: "cleared" },
+      { v: 1, type: "token", token: "bad token with spaces", expiresAt: null },
+    ]) {
+      intruder.postMessage(junk);
+    }
+    await sleep(20);
+    expect(a.peek()).toBeUndefined();
+    expect(await a.getToken()).toBe("token-1");
+  });
+
+  it("works per tab where Web Locks or BroadcastChannel are missing", async () => {
+    let fetches = 0;
+    const make = () =>
+      createTokenSource({
+        fetchToken: async () => `token-${++fetches}`,
+        crossTab: true, // Node 20 has no navigator.locks
+      });
+    const [a, b] = [make(), make()];
+    expect(await a.getToken()).toBe("token-1");
+    expect(await b.getToken()).toBe("token-2");
+  });
+
+  it("rejects a crossTab channel that is not a non-empty string", () => {
+    expect(() => createTokenSource({ fetchToken: async () => "t", crossTab: "" })).toThrow(
+      /crossTab/,
+    );
+  });
+});
