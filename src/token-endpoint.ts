@@ -42,7 +42,12 @@ export function createEndpointFetcher(
   const client = (options.http ?? ky.create(defaultKyOptions(timeoutMs))).extend({
     redirect: "manual",
     // ky reads an error answer for HTTPError.data (up to 10 MiB): hand it a few KiB only.
-    hooks: { afterResponse: [({ response }) => capErrorBody(response)] },
+    hooks: {
+      afterResponse: [
+        // Status 0 (an opaque redirect) cannot be rebuilt, and has no body anyway.
+        ({ response }) => (response.ok || response.status < 200 ? undefined : capBody(response)),
+      ],
+    },
   });
 
   return async (signal) => {
@@ -59,7 +64,7 @@ export function createEndpointFetcher(
     }
     let text: string;
     try {
-      text = await readBody(response, MAX_TOKEN_RESPONSE_BYTES);
+      text = await capBody(response, tooLarge).text();
     } catch (error) {
       if (error instanceof TokenFetchError || signal.aborted) throw error;
       throw new TokenFetchError("the connection failed while reading the token response", {
@@ -138,68 +143,38 @@ async function fromKyError(error: unknown, password: string): Promise<unknown> {
   return error;
 }
 
-/** An error answer whose body ends after ERROR_BODY_BYTES; the rest is never downloaded. */
-function capErrorBody(response: Response): Response | undefined {
-  // Status 0 (an opaque redirect) cannot be rebuilt, and has no body anyway.
-  if (response.ok || response.status < 200 || response.body === null) return undefined;
-  const reader = response.body.getReader();
-  let left = ERROR_BODY_BYTES;
+/**
+ * The response with a body that stops after a few KiB: an error answer's is cut
+ * to ERROR_BODY_BYTES; a token answer longer than MAX_TOKEN_RESPONSE_BYTES fails
+ * with `tooLarge`. The rest is never downloaded.
+ */
+function capBody(response: Response, tooLarge?: (status: number) => Error): Response {
+  const source = response.body;
+  if (source === null) return response;
+  const reader = source.getReader();
+  let left = tooLarge === undefined ? ERROR_BODY_BYTES : MAX_TOKEN_RESPONSE_BYTES;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { done, value } = await reader.read();
-      if (done) {
-        controller.close();
-        return;
-      }
+      if (done) return controller.close();
+      const over = value.byteLength > left;
+      if (over) reader.cancel().catch(() => {});
+      if (over && tooLarge !== undefined) return controller.error(tooLarge(response.status));
       controller.enqueue(value.subarray(0, left));
-      left -= Math.min(left, value.byteLength);
-      if (left === 0) {
-        reader.cancel().catch(() => {});
-        controller.close();
-      }
+      left -= value.byteLength;
+      if (over) controller.close();
     },
     cancel: (reason) => reader.cancel(reason),
   });
-  return new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
+  const { status, statusText, headers } = response;
+  return new Response(body, { status, statusText, headers });
 }
 
-/** Reads at most `limit` bytes of the body, or fails without reading the rest. */
-async function readBody(response: Response, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new TokenFetchError(`the token response is larger than ${limit} bytes`, {
-      code: TokenFetchCode.Internal,
-      status: response.status,
-    });
-  if (Number(response.headers.get("content-length")) > limit) {
-    response.body?.cancel().catch(() => {});
-    throw tooLarge();
-  }
-  if (response.body === null) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
-}
+const tooLarge = (status: number) =>
+  new TokenFetchError(`the token response is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, {
+    code: TokenFetchCode.Internal,
+    status,
+  });
 
 function parseTokenBody(text: string, status: number): FetchedToken {
   const invalid = (why: string) =>

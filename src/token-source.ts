@@ -381,73 +381,51 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   return source;
 
   function resolveOptions(opts: TokenSourceOptions) {
-    if (typeof opts !== "object" || opts === null) {
-      throw new TypeError("createTokenSource: options must be an object");
-    }
+    if (typeof opts !== "object" || opts === null) invalid("options", "an object");
     const timeout = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (typeof timeout !== "number" || !(timeout > 0) || timeout > MAX_TIMER_MS) {
-      throw new TypeError(
-        `createTokenSource: timeoutMs must be a positive number of milliseconds up to ${MAX_TIMER_MS}`,
-      );
+      invalid("timeoutMs", `a positive number of milliseconds up to ${MAX_TIMER_MS}`);
     }
     const margin = opts.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
     if (typeof margin !== "number" || !Number.isFinite(margin) || margin < 0) {
-      throw new TypeError(
-        "createTokenSource: refreshMarginMs must be a finite number of milliseconds, 0 or more",
-      );
+      invalid("refreshMarginMs", "a finite number of milliseconds, 0 or more");
     }
-    const crossTab = resolveCrossTab(opts.crossTab);
-    const hasEndpoint = opts.endpoint !== undefined;
-    const hasFetch = opts.fetchToken !== undefined;
-    if (hasEndpoint === hasFetch) {
-      throw new TypeError(
-        hasEndpoint
-          ? "createTokenSource: give either endpoint (with credentials) or fetchToken, not both"
-          : "createTokenSource: give either endpoint (with credentials) or fetchToken",
-      );
-    }
-    if (hasFetch) {
-      if (typeof opts.fetchToken !== "function") {
-        throw new TypeError("createTokenSource: fetchToken must be a function");
-      }
-      if (opts.credentials !== undefined || opts.http !== undefined) {
-        throw new TypeError(
-          "createTokenSource: credentials and http go with endpoint, not with fetchToken",
-        );
-      }
-      const custom = opts.fetchToken;
-      return {
-        fetchToken: async (signal: AbortSignal) => fromCustomResult(await custom({ signal })),
-        timeoutMs: timeout,
-        refreshMarginMs: margin,
-        crossTab,
-      };
-    }
-    const endpoint = opts.endpoint;
-    if (!(typeof endpoint === "string" && endpoint !== "") && !(endpoint instanceof URL)) {
-      throw new TypeError("createTokenSource: endpoint must be a non-empty string or a URL");
-    }
-    const credentials = opts.credentials;
-    if (typeof credentials !== "function" && !isCredentials(credentials)) {
-      throw new TypeError(
-        "createTokenSource: credentials must be { username: string, password: string } or a function returning them",
-      );
-    }
-    if (opts.http !== undefined && typeof opts.http !== "function") {
-      throw new TypeError("createTokenSource: http must be a ky instance");
-    }
-    return {
-      fetchToken: createEndpointFetcher({
-        endpoint,
-        credentials,
-        http: opts.http,
-        timeoutMs: timeout,
-      }),
+    const common = {
       timeoutMs: timeout,
       refreshMarginMs: margin,
-      crossTab,
+      crossTab: resolveCrossTab(opts.crossTab),
+    };
+    const { endpoint, credentials, fetchToken: custom, http } = opts;
+    if ((endpoint === undefined) === (custom === undefined)) {
+      invalid("endpoint (with credentials) or fetchToken", "given, not both");
+    }
+    if (custom !== undefined) {
+      if (typeof custom !== "function") invalid("fetchToken", "a function");
+      if (credentials !== undefined || http !== undefined) {
+        invalid("credentials and http", "left out with fetchToken: they go with endpoint");
+      }
+      return {
+        ...common,
+        fetchToken: async (signal: AbortSignal) => fromCustomResult(await custom({ signal })),
+      };
+    }
+    if (!(typeof endpoint === "string" && endpoint !== "") && !(endpoint instanceof URL)) {
+      invalid("endpoint", "a non-empty string or a URL");
+    }
+    if (typeof credentials !== "function" && !isCredentials(credentials)) {
+      invalid("credentials", "{ username: string, password: string } or a function returning them");
+    }
+    if (http !== undefined && typeof http !== "function") invalid("http", "a ky instance");
+    return {
+      ...common,
+      fetchToken: createEndpointFetcher({ endpoint, credentials, http, timeoutMs: timeout }),
     };
   }
+}
+
+/** Throws the TypeError for a bad option, naming it. */
+function invalid(option: string, must: string): never {
+  throw new TypeError(`createTokenSource: ${option} must be ${must}`);
 }
 
 /** The channel and APIs for cross-tab sharing, or undefined when it is off or unsupported here. */
@@ -458,11 +436,11 @@ function resolveCrossTab(
   const options: CrossTabOptions =
     value === true ? {} : typeof value === "string" ? { channel: value } : value;
   if (typeof options !== "object" || options === null) {
-    throw new TypeError("createTokenSource: crossTab must be true, a channel name, or an object");
+    invalid("crossTab", "true, a channel name, or an object");
   }
   const channel = options.channel ?? "default";
   if (typeof channel !== "string" || channel === "") {
-    throw new TypeError("createTokenSource: crossTab channel must be a non-empty string");
+    invalid("crossTab's channel", "a non-empty string");
   }
   const apis = options.apis ?? browserTabApis();
   return apis === undefined ? undefined : { channel, apis };
