@@ -1,0 +1,191 @@
+/**
+ * The browser half of the Playwright suite (`test/browser/`): `window.harness` drives the library
+ * in a real page, built by Vite like an app would be, and answers in plain JSON.
+ */
+import {
+  type Credentials,
+  createTokenSource,
+  type TokenInfo,
+  type TokenSource,
+} from "../../src/index.js";
+import { DEFAULT_API_URL, tokenEndpoint } from "./lib/backend.js";
+import {
+  type ClientKind,
+  clientKinds,
+  type DemoClient,
+  isClientKind,
+  type TicksParams,
+  type WhoAmI,
+} from "./lib/clients.js";
+import { describeError, type ErrorInfo, formatError } from "./lib/describe-error.js";
+
+/** What {@link Harness.setup} takes. */
+export interface HarnessSetup {
+  /** The client kind to call through, see `lib/clients.ts`. */
+  client: ClientKind;
+  /** Base URL of the backend. Default: `VITE_API_URL` from the build. */
+  apiUrl?: string | undefined;
+  /** Default `"alice"`. */
+  username?: string | undefined;
+  /** Default `"wonderland"`. */
+  password?: string | undefined;
+}
+
+/** A call's outcome: its value, or its error described. */
+export type CallResult<T> = { ok: true; value: T } | { ok: false; error: ErrorInfo };
+
+/** The ticks a stream delivered, and the error it ended with, if any. */
+export interface TicksResult {
+  ticks: number[];
+  error?: ErrorInfo | undefined;
+}
+
+/** What the page counted since the last {@link Harness.setup}. */
+export interface HarnessStats {
+  /** `{ type: "token" }` events: tokens the source fetched. */
+  tokensFetched: number;
+  /** `{ type: "error" }` events: token fetches that failed. */
+  tokenErrors: number;
+  /** `onReplay` calls: calls replayed with a refreshed token. */
+  replays: number;
+  /** Calls started (a stream counts once). */
+  calls: number;
+  /** Calls that ended with an error. */
+  errors: number;
+}
+
+/** `window.harness`. Every method answers in plain JSON, so it crosses `page.evaluate`. */
+export interface Harness {
+  /** The client kinds this build offers. */
+  clientKinds: ClientKind[];
+  /** A new token source and client; the previous ones are cleared and the counters reset. */
+  setup(options: HarnessSetup): void;
+  /** Credentials for the next token fetch. */
+  setCredentials(username: string, password: string): void;
+  whoAmI(): Promise<CallResult<WhoAmI>>;
+  /** `n` concurrent `WhoAmI` calls. */
+  many(n: number): Promise<CallResult<WhoAmI>[]>;
+  ticks(params: TicksParams): Promise<TicksResult>;
+  stats(): HarnessStats;
+  /** `tokens.peek()`, `null` when no token is cached. */
+  peek(): TokenInfo | null;
+  /** `tokens.clear()`. */
+  clear(): void;
+}
+
+declare global {
+  interface Window {
+    harness: Harness;
+  }
+}
+
+interface Session {
+  tokens: TokenSource;
+  client: DemoClient;
+  credentials: Credentials;
+  unsubscribe: () => void;
+}
+
+let session: Session | undefined;
+let stats = zeroStats();
+
+const clientOutput = element("harness-client");
+const log = element("harness-log");
+
+function current(): Session {
+  if (session === undefined) throw new Error("call harness.setup({ client }) first");
+  return session;
+}
+
+const harness: Harness = {
+  clientKinds: Object.keys(clientKinds).filter(isClientKind),
+  setup(options) {
+    if (!isClientKind(options.client)) {
+      throw new TypeError(
+        `harness.setup: client must be one of ${Object.keys(clientKinds).join(", ")}; got ${String(options.client)}`,
+      );
+    }
+    if (session !== undefined) {
+      session.unsubscribe();
+      session.tokens.clear();
+    }
+    stats = zeroStats();
+    log.replaceChildren();
+    const apiUrl = options.apiUrl ?? DEFAULT_API_URL;
+    const credentials = {
+      username: options.username ?? "alice",
+      password: options.password ?? "wonderland",
+    };
+    // Asked before every fetch, so setCredentials takes effect at the next one.
+    const tokens = createTokenSource({
+      endpoint: tokenEndpoint(apiUrl),
+      credentials: () => ({ ...credentials }),
+    });
+    const unsubscribe = tokens.subscribe((event) => {
+      if (event.type === "token") stats.tokensFetched++;
+      if (event.type === "error") stats.tokenErrors++;
+    });
+    const client = clientKinds[options.client].create({
+      apiUrl,
+      tokens,
+      onReplay: () => {
+        stats.replays++;
+      },
+    });
+    session = { tokens, client, credentials, unsubscribe };
+    clientOutput.textContent = `${clientKinds[options.client].label} → ${apiUrl}`;
+  },
+  setCredentials(username, password) {
+    Object.assign(current().credentials, { username, password });
+  },
+  whoAmI() {
+    const { client } = current();
+    return settle("WhoAmI", () => client.whoAmI());
+  },
+  many(n) {
+    const { client } = current();
+    return Promise.all(Array.from({ length: n }, () => settle("WhoAmI", () => client.whoAmI())));
+  },
+  async ticks(params) {
+    const { client } = current();
+    const ticks: number[] = [];
+    const result = await settle("Ticks", () => client.ticks(params, (tick) => ticks.push(tick.n)));
+    return result.ok ? { ticks } : { ticks, error: result.error };
+  },
+  stats: () => ({ ...stats }),
+  peek: () => current().tokens.peek() ?? null,
+  clear: () => current().tokens.clear(),
+};
+
+/** Runs a call, counts it, logs it on the page, and never rejects. */
+async function settle<T>(method: string, call: () => Promise<T>): Promise<CallResult<T>> {
+  stats.calls++;
+  try {
+    const value = await call();
+    logLine(`${method} → OK`);
+    return { ok: true, value };
+  } catch (e) {
+    stats.errors++;
+    const error = describeError(e);
+    logLine(`${method} → ${error.code}: ${formatError(error)}`);
+    return { ok: false, error };
+  }
+}
+
+function logLine(text: string): void {
+  const item = document.createElement("li");
+  item.textContent = text;
+  log.append(item);
+}
+
+function zeroStats(): HarnessStats {
+  return { tokensFetched: 0, tokenErrors: 0, replays: 0, calls: 0, errors: 0 };
+}
+
+function element(testId: string): HTMLElement {
+  const found = document.querySelector<HTMLElement>(`[data-testid="${testId}"]`);
+  if (found === null) throw new Error(`harness.html has no [data-testid="${testId}"]`);
+  return found;
+}
+
+window.harness = harness;

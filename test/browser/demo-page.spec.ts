@@ -1,0 +1,84 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { expect, PASSWORD, test } from "./fixtures.js";
+
+test("the demo page signs in, calls, streams, survives a revocation and signs out", async ({
+  page,
+  backend,
+  clientKind,
+}, testInfo) => {
+  const entries = page.getByTestId("log-entry");
+  /** The newest log entry, once there are `count`. */
+  const entry = async (count: number) => {
+    await expect(entries).toHaveCount(count);
+    return entries.first();
+  };
+
+  await page.goto("/");
+  // The backend runs in test mode, and the page noticed.
+  await expect(page.getByTestId("revoke")).toBeEnabled();
+  const protocol = page.getByTestId(`protocol-${clientKind}`);
+  await protocol.check();
+  const protocolLabel = (await page.locator("label", { has: protocol }).textContent())?.trim();
+
+  // A wrong password: the clear error from the core's table.
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  let latest = await entry(1);
+  await expect(latest).toHaveAttribute("data-outcome", "Unauthenticated");
+  await expect(latest.getByTestId("log-detail")).toHaveText(
+    /^the token endpoint answered 401 .*: "invalid username or password"$/,
+  );
+  await expect(page.getByTestId("subject")).toHaveText(/^not signed in/);
+
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  latest = await entry(2);
+  await expect(latest).toHaveAttribute("data-outcome", "OK");
+  await expect(latest.getByTestId("log-protocol")).toHaveText(protocolLabel ?? "");
+  await expect(page.getByTestId("subject")).toHaveText("alice");
+  await expect(page.getByTestId("tokens-fetched")).toHaveText("1");
+  await expect(page.getByTestId("token-lifetime")).toHaveText(/^\d+:\d\d left$/);
+
+  await page.getByRole("button", { name: "Stream 5 ticks" }).click();
+  latest = await entry(3);
+  await expect(latest).toHaveAttribute("data-method", "Ticks");
+  await expect(latest).toHaveAttribute("data-outcome", "OK");
+  await expect(latest.getByTestId("log-detail")).toHaveText("5 ticks: 1 2 3 4 5");
+
+  await page.getByRole("button", { name: "Revoke all tokens" }).click();
+  latest = await entry(4);
+  await expect(latest).toHaveAttribute("data-outcome", "info");
+  await page.getByRole("button", { name: "Call WhoAmI" }).click();
+  latest = await entry(5);
+  await expect(latest).toHaveAttribute("data-outcome", "OK");
+  await expect(latest).toHaveAttribute("data-replayed", "true");
+  await expect(latest.getByTestId("log-detail")).toContainText("replayed once with a new token");
+  await expect(page.getByTestId("replays")).toHaveText("1");
+  await expect(page.getByTestId("tokens-fetched")).toHaveText("2");
+  await expect(page.getByTestId("subject")).toHaveText("alice");
+
+  const screenshot = await page.screenshot({ fullPage: true });
+  await testInfo.attach("demo page", { body: screenshot, contentType: "image/png" });
+  await writeFile(join(testInfo.project.outputDir, `demo-page-${clientKind}.png`), screenshot);
+  // Neither the token nor the typed password is ever on the page.
+  const html = await page.content();
+  expect(html).not.toMatch(/eyJ[\w-]+\.eyJ/);
+  expect(html).not.toContain("not-the-password");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByTestId("subject")).toHaveText("not signed in");
+  await expect(page.getByTestId("token-lifetime")).toHaveText("none");
+  await expect(page.getByLabel("Password")).toHaveValue("");
+  await expect(page.getByRole("button", { name: "Call WhoAmI" })).toBeDisabled();
+
+  // Token requests: the 401, the sign-in, the refresh after the revocation. WhoAmI: the sign-in,
+  // the revoked call and its replay.
+  expect(await backend.stats()).toMatchObject({
+    tokenRequests: 3,
+    tokensIssued: 2,
+    unauthenticated: 1,
+    calls: { WhoAmI: 3, Ticks: 1 },
+  });
+});
