@@ -11,6 +11,7 @@ import {
 import { DEFAULT_API_URL, tokenEndpoint } from "./lib/backend.js";
 import {
   type ClientKind,
+  type ClientOptions,
   clientKinds,
   type DemoClient,
   isClientKind,
@@ -29,6 +30,8 @@ export interface HarnessSetup {
   username?: string | undefined;
   /** Default `"wonderland"`. */
   password?: string | undefined;
+  /** The token source's `crossTab` option. Default: off. */
+  crossTab?: boolean | string | undefined;
 }
 
 /** A call's outcome: its value, or its error described. */
@@ -42,8 +45,10 @@ export interface TicksResult {
 
 /** What the page counted since the last {@link Harness.setup}. */
 export interface HarnessStats {
-  /** `{ type: "token" }` events: tokens the source fetched. */
+  /** `{ type: "token", source: "fetch" }` events: tokens this page fetched. */
   tokensFetched: number;
+  /** `{ type: "token", source: "shared" }` events: tokens another tab handed over. */
+  tokensShared: number;
   /** `{ type: "error" }` events: token fetches that failed. */
   tokenErrors: number;
   /** `onReplay` calls: calls replayed with a refreshed token. */
@@ -66,6 +71,10 @@ export interface Harness {
   /** `n` concurrent `WhoAmI` calls. */
   many(n: number): Promise<CallResult<WhoAmI>[]>;
   ticks(params: TicksParams): Promise<TicksResult>;
+  /** Starts a stream and cancels it after `after` ticks; reports what arrived until `settleMs` later. */
+  cancelAfter(params: TicksParams, after: number, settleMs: number): Promise<TicksResult>;
+  /** `n` concurrent `WhoAmI` calls on this client and `n` on a client of `kind` on the same token source. */
+  sharedWith(kind: ClientKind, n: number): Promise<CallResult<WhoAmI>[]>;
   stats(): HarnessStats;
   /** `tokens.peek()`, `null` when no token is cached. */
   peek(): TokenInfo | null;
@@ -82,6 +91,7 @@ declare global {
 interface Session {
   tokens: TokenSource;
   client: DemoClient;
+  clientOptions: ClientOptions;
   credentials: Credentials;
   unsubscribe: () => void;
 }
@@ -120,19 +130,22 @@ const harness: Harness = {
     const tokens = createTokenSource({
       endpoint: tokenEndpoint(apiUrl),
       credentials: () => ({ ...credentials }),
+      crossTab: options.crossTab,
     });
     const unsubscribe = tokens.subscribe((event) => {
-      if (event.type === "token") stats.tokensFetched++;
+      if (event.type === "token" && event.source === "fetch") stats.tokensFetched++;
+      if (event.type === "token" && event.source === "shared") stats.tokensShared++;
       if (event.type === "error") stats.tokenErrors++;
     });
-    const client = clientKinds[options.client].create({
+    const clientOptions = {
       apiUrl,
       tokens,
       onReplay: () => {
         stats.replays++;
       },
-    });
-    session = { tokens, client, credentials, unsubscribe };
+    };
+    const client = clientKinds[options.client].create(clientOptions);
+    session = { tokens, client, clientOptions, credentials, unsubscribe };
     clientOutput.textContent = `${clientKinds[options.client].label} → ${apiUrl}`;
   },
   setCredentials(username, password) {
@@ -151,6 +164,39 @@ const harness: Harness = {
     const ticks: number[] = [];
     const result = await settle("Ticks", () => client.ticks(params, (tick) => ticks.push(tick.n)));
     return result.ok ? { ticks } : { ticks, error: result.error };
+  },
+  async cancelAfter(params, after, settleMs) {
+    const { client } = current();
+    const ticks: number[] = [];
+    const controller = new AbortController();
+    let settled: ErrorInfo | "end" | undefined;
+    client
+      .ticks(
+        params,
+        (tick) => {
+          ticks.push(tick.n);
+          if (ticks.length === after) controller.abort();
+        },
+        controller.signal,
+      )
+      .then(
+        () => {
+          settled = "end";
+        },
+        (e: unknown) => {
+          settled = describeError(e);
+        },
+      );
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    return settled === "end" || settled === undefined ? { ticks } : { ticks, error: settled };
+  },
+  sharedWith(kind, n) {
+    const { client, clientOptions } = current();
+    const other = clientKinds[kind].create(clientOptions);
+    const calls = [client, other].flatMap((c) =>
+      Array.from({ length: n }, () => settle("WhoAmI", () => c.whoAmI())),
+    );
+    return Promise.all(calls);
   },
   stats: () => ({ ...stats }),
   peek: () => current().tokens.peek() ?? null,
@@ -179,7 +225,7 @@ function logLine(text: string): void {
 }
 
 function zeroStats(): HarnessStats {
-  return { tokensFetched: 0, tokenErrors: 0, replays: 0, calls: 0, errors: 0 };
+  return { tokensFetched: 0, tokensShared: 0, tokenErrors: 0, replays: 0, calls: 0, errors: 0 };
 }
 
 function element(testId: string): HTMLElement {

@@ -20,6 +20,8 @@ export interface HarnessDriver {
   whoAmI(): Promise<CallResult<WhoAmI>>;
   many(n: number): Promise<CallResult<WhoAmI>[]>;
   ticks(params: TicksParams): Promise<TicksResult>;
+  cancelAfter(params: TicksParams, after: number, settleMs: number): Promise<TicksResult>;
+  sharedWith(kind: ClientKind, n: number): Promise<CallResult<WhoAmI>[]>;
   setCredentials(username: string, password: string): Promise<void>;
   stats(): Promise<HarnessStats>;
   /** The lines the harness page shows, one per call. */
@@ -87,6 +89,14 @@ function drive(page: Page): HarnessDriver {
     whoAmI: () => page.evaluate(() => window.harness.whoAmI()),
     many: (n) => page.evaluate((count) => window.harness.many(count), n),
     ticks: (params) => page.evaluate((p) => window.harness.ticks(p), params),
+    cancelAfter: (params, after, settleMs) =>
+      page.evaluate(([p, a, ms]) => window.harness.cancelAfter(p, a, ms), [
+        params,
+        after,
+        settleMs,
+      ] as const),
+    sharedWith: (kind, n) =>
+      page.evaluate(([k, count]) => window.harness.sharedWith(k, count), [kind, n] as const),
     setCredentials: (username, password) =>
       page.evaluate(([u, p]) => window.harness.setCredentials(u, p), [username, password] as const),
     stats: () => page.evaluate(() => window.harness.stats()),

@@ -3,6 +3,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { DemoService } from "../../../gen/demo/v1/demo_pb.js";
 // An app writes `from "grpc-web-auth"`; the demo bundles the library from this repository's src/.
 import { createAuthInterceptor, type ReplayEvent, type TokenSource } from "../../../src/index.js";
+import { grpcWebRuntimeClient } from "./grpc-web-client.js";
 
 /**
  * The DemoService calls the demo page and the test harness make, whatever client runtime is
@@ -12,7 +13,11 @@ export interface DemoClient {
   /** Calls `WhoAmI`; rejects with the call's error. */
   whoAmI(): Promise<WhoAmI>;
   /** Streams `Ticks`, calling `onTick` per message; rejects with the stream's error. */
-  ticks(request: TicksParams, onTick: (tick: TickInfo) => void): Promise<void>;
+  ticks(
+    request: TicksParams,
+    onTick: (tick: TickInfo) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
 }
 
 /** What `WhoAmI` answered, as plain JSON. */
@@ -68,6 +73,10 @@ export const clientKinds = {
     create: (options) =>
       connectClient(createConnectTransport({ baseUrl: options.apiUrl, ...auth(options) })),
   },
+  "grpc-web-runtime": {
+    label: "grpc-web (Google's runtime)",
+    create: grpcWebRuntimeClient,
+  },
 } satisfies Record<string, ClientKindInfo>;
 
 /** The id of a client kind, e.g. `"grpc-web"`. */
@@ -94,12 +103,15 @@ function connectClient(transport: Transport): DemoClient {
         expiresAtUnix: Number(res.expiresAtUnix),
       };
     },
-    async ticks(request, onTick) {
-      const stream = client.ticks({
-        count: request.count ?? 0,
-        intervalMs: request.intervalMs ?? 0,
-        failAfter: request.failAfter ?? 0,
-      });
+    async ticks(request, onTick, signal) {
+      const stream = client.ticks(
+        {
+          count: request.count ?? 0,
+          intervalMs: request.intervalMs ?? 0,
+          failAfter: request.failAfter ?? 0,
+        },
+        signal === undefined ? {} : { signal },
+      );
       for await (const tick of stream) onTick({ n: tick.n, subject: tick.subject });
     },
   };
