@@ -4,9 +4,11 @@ import type { AddressInfo } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { createCors, DEFAULT_ALLOWED_ORIGINS } from "./cors.js";
 import { createCredentialChecker, DEFAULT_USERS } from "./credentials.js";
 import { createDemoService } from "./demo-service.js";
+import { createHealthService } from "./health-service.js";
 import { pathOf, sendText } from "./http-io.js";
 import { createJwksEndpoint, JWKS_PATH } from "./jwks-endpoint.js";
 import { createStatsRecorder, type DemoStats, type StatsRecorder } from "./stats.js";
@@ -75,8 +77,9 @@ export interface DemoServer {
 }
 
 /**
- * Starts the demo backend: the DemoService behind a JWT-verifying interceptor, the token
- * endpoint, the JWKS and, in test mode, the `/test/` routes.
+ * Starts the demo backend: the DemoService behind a JWT-verifying interceptor, the standard
+ * `grpc.health.v1.Health` service (no token needed), the token endpoint, the JWKS and, in test
+ * mode, the `/test/` routes.
  *
  * Native gRPC needs HTTP/2, which browsers cannot speak to a server directly; the combined server
  * is HTTP/1.1 (Connect and gRPC-Web). Use `behindEnvoy` for native gRPC over h2c.
@@ -194,9 +197,14 @@ function createRpcHandler(options: {
   signal: AbortSignal;
 }) {
   const { issuer, stats, testMode, behindEnvoy, signal } = options;
-  const interceptors: Interceptor[] = [createVerifyInterceptor({ issuer, stats })];
+  const interceptors: Interceptor[] = [
+    createVerifyInterceptor({ issuer, stats, publicServices: [Health.typeName] }),
+  ];
   return connectNodeAdapter({
-    routes: (router) => router.service(DemoService, createDemoService({ testMode, stats })),
+    routes: (router) => {
+      router.service(DemoService, createDemoService({ testMode, stats }));
+      router.service(Health, createHealthService([DemoService.typeName]));
+    },
     interceptors,
     shutdownSignal: signal,
     // Behind Envoy only native gRPC reaches us; Envoy translates gRPC-Web.

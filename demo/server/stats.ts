@@ -6,7 +6,10 @@ export interface DemoStats {
   tokensIssued: number;
   /** Unauthenticated answers: rejected tokens plus `fail_after` stream failures. */
   unauthenticated: number;
-  /** RPCs received per method name (for example `WhoAmI`), authenticated or not. */
+  /**
+   * RPCs received per method name (for example `WhoAmI`), authenticated or not. Health checks
+   * (`grpc.health.v1.Health`) are not counted.
+   */
   calls: Record<string, number>;
 }
 

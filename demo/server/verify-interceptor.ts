@@ -10,6 +10,11 @@ export interface VerifyInterceptorOptions {
   issuer: TokenIssuer;
   /** Counts calls per method and every Unauthenticated answer. */
   stats: StatsRecorder;
+  /**
+   * Fully-qualified names of services whose calls need no token, such as `grpc.health.v1.Health`
+   * (health checkers carry none). Their calls are neither verified nor counted. Default: none.
+   */
+  publicServices?: readonly string[];
 }
 
 /**
@@ -17,9 +22,11 @@ export interface VerifyInterceptorOptions {
  * `authorization: Bearer <jwt>` header: signed by the issuer's key with ES256, within `exp`/`nbf`,
  * with the issuer's `iss` and `aud`, and not revoked. Anything else is answered with
  * `Code.Unauthenticated`; on success the claims are put into the {@link authKey} context value.
+ * Calls to `publicServices` pass through unchecked.
  */
 export function createVerifyInterceptor(options: VerifyInterceptorOptions): Interceptor {
   const { issuer, stats } = options;
+  const publicServices = new Set(options.publicServices ?? []);
 
   async function verify(authorization: string | null) {
     const match = /^Bearer ([^\s]+)$/i.exec(authorization ?? "");
@@ -44,6 +51,7 @@ export function createVerifyInterceptor(options: VerifyInterceptorOptions): Inte
   }
 
   return (next) => async (req) => {
+    if (publicServices.has(req.service.typeName)) return next(req);
     stats.call(req.method.name);
     try {
       req.contextValues.set(authKey, await verify(req.header.get("authorization")));

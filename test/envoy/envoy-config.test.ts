@@ -1,9 +1,14 @@
 import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../demo/server/config.js";
 import { startDemoServer } from "../../demo/server/server.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+} from "../../gen/grpc/health/v1/health_pb.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
 import {
   arr,
@@ -22,6 +27,7 @@ import {
   str,
   virtualHostOf,
 } from "./envoy-yaml.js";
+import { localReplyFor, localReplyMappersOf } from "./local-reply.js";
 
 const config = loadEnvoyConfig();
 
@@ -86,11 +92,12 @@ describe("envoy/envoy.yaml", () => {
     expect(hcmOf(config).codec_type).toBe("AUTO");
   });
 
-  it("runs cors, then jwt_authn, then grpc_web, with the router last", () => {
+  it("runs cors, then jwt_authn, then grpc_web and the Connect bridge, with the router last", () => {
     expect(httpFiltersOf(config).map((f) => f.name)).toEqual([
       "envoy.filters.http.cors",
       "envoy.filters.http.jwt_authn",
       "envoy.filters.http.grpc_web",
+      "envoy.filters.http.connect_grpc_bridge",
       "envoy.filters.http.router",
     ]);
   });
@@ -105,6 +112,8 @@ describe("envoy/envoy.yaml", () => {
         "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
       "envoy.filters.http.grpc_web":
         "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
+      "envoy.filters.http.connect_grpc_bridge":
+        "type.googleapis.com/envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig",
       "envoy.filters.http.router":
         "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     });
@@ -186,6 +195,24 @@ describe("envoy/envoy.yaml", () => {
     }
   });
 
+  it("health-checks a service the demo backend reports SERVING without a token", async () => {
+    const grpcCheck = obj(
+      at(clusterOf(config, "grpc_backend"), "health_checks", 0, "grpc_health_check"),
+      "grpc_health_check",
+    );
+    // Envoy sends no token with health checks, and asks about service_name ("" by default).
+    const service = grpcCheck.service_name === undefined ? "" : str(grpcCheck.service_name, "name");
+    const cli = parseConfig(["--behind-envoy", "--grpc-port", "0", "--token-port", "0"], {});
+    if (cli.help) throw new Error("unexpected --help");
+    const demo = await startDemoServer(cli.options);
+    try {
+      const health = createClient(Health, createGrpcTransport({ baseUrl: demo.grpcUrl ?? "" }));
+      expect((await health.check({ service })).status).toBe(ServingStatus.SERVING);
+    } finally {
+      await demo.close();
+    }
+  });
+
   it("limits grpc_backend with circuit breakers sized for long-lived streams", () => {
     const thresholds = obj(
       at(clusterOf(config, "grpc_backend"), "circuit_breakers", "thresholds", 0),
@@ -212,9 +239,10 @@ describe("envoy/envoy.yaml", () => {
     expect(endpointAddressesOf(cluster)).toEqual([{ address: "127.0.0.1", port_value: 8081 }]);
   });
 
-  it("never sets the deprecated cors or cluster-level HTTP/2 fields", () => {
+  it("never sets the deprecated cors, text_format or cluster-level HTTP/2 fields", () => {
     for (const [path, key] of keysIn(config)) {
       expect(key, `${path}.${key}`).not.toBe("cors");
+      expect(key, `${path}.${key}`).not.toBe("text_format");
     }
     for (const cluster of clustersOf(config)) {
       expect(cluster.http2_protocol_options, String(cluster.name)).toBeUndefined();
@@ -367,6 +395,83 @@ describe("envoy/envoy.yaml", () => {
       expect(rules.at(-1)).toEqual({ match: { prefix: "/" }, requires: { provider_name: "demo" } });
       expect(rules.slice(0, -1)).toEqual(exempt);
     });
+  });
+});
+
+describe("local replies (jwt_authn's 401 and 403) to gRPC-Web calls", () => {
+  const mappers = localReplyMappersOf(config);
+  const JWT_MISSING = { status: 401, body: "Jwt is missing" };
+  const WRONG_AUDIENCE = { status: 403, body: "Audiences in Jwt are not allowed" };
+
+  it("has one mapper for 401 and one for 403", () => {
+    expect(mappers).toHaveLength(2);
+  });
+
+  it.each([
+    "application/grpc-web",
+    "application/grpc-web+proto",
+    "application/grpc-web-text",
+    "application/grpc-web-text+proto",
+    "Application/gRPC-Web+proto",
+  ])(
+    "answers a 401 to %s as a trailers-only Unauthenticated: HTTP 200, grpc-status 16, no body",
+    (type) => {
+      const reply = localReplyFor(config, { ...JWT_MISSING, requestContentType: type });
+      expect(reply.status).toBe(200);
+      expect(reply.headers["grpc-status"]).toBe("16");
+      // Printable ASCII without "%": clients percent-decode grpc-message, Envoy formats on "%".
+      expect(reply.headers["grpc-message"]).toMatch(/^[\x20-\x24\x26-\x7e]+$/);
+      expect(reply.body).toBe("");
+      // A bodiless local reply goes out without a content-type; both gRPC-Web clients accept that.
+      expect(reply.headers["content-type"]).toBeUndefined();
+    },
+  );
+
+  it("answers a 403 (token for another audience) to a gRPC-Web call as PermissionDenied (7)", () => {
+    const reply = localReplyFor(config, {
+      ...WRONG_AUDIENCE,
+      requestContentType: "application/grpc-web+proto",
+    });
+    expect(reply).toMatchObject({ status: 200, body: "" });
+    expect(reply.headers["grpc-status"]).toBe("7");
+  });
+
+  it.each([
+    ["a Connect unary call (proto)", "application/proto"],
+    ["a Connect unary call (JSON) or a token request", "application/json"],
+    ["a Connect stream", "application/connect+proto"],
+    ["a request without a content-type", undefined],
+  ])("leaves the plain 401 and 403 of %s alone", (_what, type) => {
+    for (const rejected of [JWT_MISSING, WRONG_AUDIENCE]) {
+      const reply = localReplyFor(config, { ...rejected, requestContentType: type });
+      expect(reply).toEqual({
+        status: rejected.status,
+        headers: { "content-type": "text/plain" },
+        body: rejected.body,
+      });
+    }
+  });
+
+  it("leaves other local replies to gRPC-Web calls alone", () => {
+    for (const status of [400, 404, 413, 429, 503]) {
+      const reply = localReplyFor(config, {
+        status,
+        body: "local reply",
+        requestContentType: "application/grpc-web+proto",
+      });
+      expect(reply.status).toBe(status);
+      expect(reply.headers["grpc-status"]).toBeUndefined();
+    }
+  });
+
+  it("overwrites grpc-status and grpc-message rather than appending a second value", () => {
+    for (const mapper of mappers) {
+      const options = arr(mapper.headers_to_add, "headers_to_add");
+      expect(options.map((o) => at(o, "header", "key"))).toEqual(["grpc-status", "grpc-message"]);
+      for (const option of options) {
+        expect(at(option, "append_action")).toBe("OVERWRITE_IF_EXISTS_OR_ADD");
+      }
+    }
   });
 });
 

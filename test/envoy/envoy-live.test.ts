@@ -1,12 +1,22 @@
 import { spawnSync } from "node:child_process";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { setTimeout as sleep } from "node:timers/promises";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { GrpcWebClientBase, type RpcError } from "grpc-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import XMLHttpRequest from "xhr2";
 import { stringify } from "yaml";
 import { parseConfig } from "../../demo/server/config.js";
 import { DEFAULT_USERS } from "../../demo/server/credentials.js";
-import { type DemoServer, startDemoServer } from "../../demo/server/server.js";
-import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import {
+  type DemoServer,
+  type DemoServerOptions,
+  startDemoServer,
+} from "../../demo/server/server.js";
+import { demoMethods } from "../../demo/shared/grpc-web-methods.js";
+import { DemoService, WhoAmIRequestSchema } from "../../gen/demo/v1/demo_pb.js";
+import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
 import {
   at,
@@ -31,10 +41,68 @@ if (!hasEnvoy) {
   console.log("envoy not on PATH: skipping live Envoy tests (install envoy to run them)");
 }
 
+// Google's grpc-web runtime in Node needs an XMLHttpRequest; xhr2 provides one (test-only global).
+const hadXhr = "XMLHttpRequest" in globalThis;
+beforeAll(() => {
+  if (!hadXhr) Object.assign(globalThis, { XMLHttpRequest });
+});
+afterAll(() => {
+  if (!hadXhr) Reflect.deleteProperty(globalThis, "XMLHttpRequest");
+});
+
 const ALLOWED_ORIGIN = "http://localhost:5173";
 const [USERNAME, PASSWORD] = Object.entries(DEFAULT_USERS)[0] ?? ["", ""];
 /** An empty protobuf message in a gRPC-Web envelope: flag 0, length 0. */
 const EMPTY_GRPC_WEB_MESSAGE = new Uint8Array(5);
+
+/** Starts the demo backend as `npm run server -- --behind-envoy` does, and Envoy in front of it. */
+async function startDemoBehindEnvoy(
+  extra: DemoServerOptions = {},
+): Promise<{ demo: DemoServer; envoy: RunningEnvoy }> {
+  const cli = parseConfig(["--behind-envoy", "--grpc-port", "0", "--token-port", "0"], {});
+  if (cli.help) throw new Error("unexpected --help");
+  const demo = await startDemoServer({ ...cli.options, ...extra });
+  const ports: LivePorts = {
+    listener: await freePort(),
+    admin: await freePort(),
+    grpc: Number(new URL(demo.grpcUrl ?? "").port),
+    token: demo.port,
+  };
+  try {
+    return { demo, envoy: await startEnvoy(envoyPath ?? "envoy", loadEnvoyConfig(), ports) };
+  } catch (e) {
+    await demo.close();
+    throw e;
+  }
+}
+
+/** A gRPC-Web POST to WhoAmI from the allowed origin, as a browser would send it. */
+function rawGrpcWebCall(url: string, headers: Record<string, string> = {}) {
+  return fetch(`${url}/demo.v1.DemoService/WhoAmI`, {
+    method: "POST",
+    headers: {
+      origin: ALLOWED_ORIGIN,
+      "content-type": "application/grpc-web+proto",
+      "x-grpc-web": "1",
+      ...headers,
+    },
+    body: EMPTY_GRPC_WEB_MESSAGE,
+  });
+}
+
+/** A Connect-protocol unary POST to WhoAmI from the allowed origin. */
+function rawConnectCall(url: string, headers: Record<string, string> = {}) {
+  return fetch(`${url}/demo.v1.DemoService/WhoAmI`, {
+    method: "POST",
+    headers: {
+      origin: ALLOWED_ORIGIN,
+      "content-type": "application/json",
+      "connect-protocol-version": "1",
+      ...headers,
+    },
+    body: "{}",
+  });
+}
 
 describe("the live copy of envoy/envoy.yaml", () => {
   const ports: LivePorts = { listener: 18080, admin: 19901, grpc: 15051, token: 18081 };
@@ -84,16 +152,7 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
     let envoy: RunningEnvoy;
 
     beforeAll(async () => {
-      const cli = parseConfig(["--behind-envoy", "--grpc-port", "0", "--token-port", "0"], {});
-      if (cli.help) throw new Error("unexpected --help");
-      demo = await startDemoServer(cli.options);
-      const ports: LivePorts = {
-        listener: await freePort(),
-        admin: await freePort(),
-        grpc: Number(new URL(demo.grpcUrl ?? "").port),
-        token: demo.port,
-      };
-      envoy = await startEnvoy(envoyPath ?? "envoy", loadEnvoyConfig(), ports);
+      ({ demo, envoy } = await startDemoBehindEnvoy());
     }, 40_000);
 
     afterAll(async () => {
@@ -108,11 +167,21 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
       });
     }
 
-    function demoClient(interceptors: ReturnType<typeof createAuthInterceptor>[]) {
+    function demoClient(interceptors: Interceptor[]) {
       return createClient(
         DemoService,
         createGrpcWebTransport({ baseUrl: envoy.url, interceptors }),
       );
+    }
+
+    /** A token source whose first token jwt_authn rejects; later ones are real. */
+    function tokensStartingWithABadOne() {
+      const real = tokenSource();
+      let fetches = 0;
+      const tokens = createTokenSource({
+        fetchToken: async () => (fetches++ === 0 ? "not.a-valid.jwt" : real.getToken()),
+      });
+      return { tokens, fetches: () => fetches };
     }
 
     it("answers a CORS preflight from an allowed origin itself, without a token", async () => {
@@ -159,22 +228,38 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
       expect(seen, envoy.output()).toEqual([1, 2, 3, 4, 5]);
     }, 40_000);
 
-    it("answers a call without a token with an edge 401 that carries CORS headers", async () => {
+    it("answers a gRPC-Web call without a token gRPC-shaped: HTTP 200, grpc-status 16, CORS headers", async () => {
       const before = demo.stats();
-      const res = await fetch(`${envoy.url}/demo.v1.DemoService/WhoAmI`, {
-        method: "POST",
-        headers: {
-          origin: ALLOWED_ORIGIN,
-          "content-type": "application/grpc-web+proto",
-          "x-grpc-web": "1",
-        },
-        body: EMPTY_GRPC_WEB_MESSAGE,
-      });
-      expect(res.status).toBe(401);
+      const res = await rawGrpcWebCall(envoy.url);
+      expect(res.status, envoy.output()).toBe(200);
+      expect(res.headers.get("grpc-status")).toBe("16");
+      expect(res.headers.get("grpc-message")).toBeTruthy();
+      expect(await res.text()).toBe("");
+      // Without these the browser would hide the answer, or its grpc-status, from the client.
+      expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
+      expect(res.headers.get("access-control-expose-headers")).toContain("grpc-status");
+      expect(demo.stats().calls).toEqual(before.calls);
+    });
+
+    it("answers a Connect-protocol call without a token with a plain 401 that carries CORS headers", async () => {
+      const before = demo.stats();
+      const res = await rawConnectCall(envoy.url);
+      expect(res.status, envoy.output()).toBe(401);
       expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      expect(res.headers.get("grpc-status")).toBeNull();
       // Without it the browser hides the 401 behind a network error and no refresh happens.
       expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
       expect(demo.stats().calls).toEqual(before.calls);
+    });
+
+    it("leaves the token route's own 401 (bad credentials) untouched", async () => {
+      const res = await fetch(`${envoy.url}/auth/token`, {
+        method: "POST",
+        headers: { origin: ALLOWED_ORIGIN, "content-type": "application/json" },
+        body: JSON.stringify({ username: USERNAME, password: "wrong" }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("grpc-status")).toBeNull();
     });
 
     it("surfaces the edge 401 as Code.Unauthenticated in a gRPC-Web client", async () => {
@@ -188,17 +273,134 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
     });
 
     it("refreshes the token and replays once after an edge 401, as after a backend one", async () => {
-      const real = tokenSource();
-      let fetches = 0;
-      const tokens = createTokenSource({
-        fetchToken: async () => (fetches++ === 0 ? "not.a-valid.jwt" : real.getToken()),
-      });
+      const { tokens, fetches } = tokensStartingWithABadOne();
       let replays = 0;
       const client = demoClient([createAuthInterceptor(tokens, { onReplay: () => replays++ })]);
       const res = await client.whoAmI({}, { timeoutMs: 10_000 });
       expect(res.subject).toBe(USERNAME);
       expect(replays).toBe(1);
-      expect(fetches).toBe(2);
+      expect(fetches()).toBe(2);
+    });
+
+    it("lets Google's grpc-web runtime replay a unaryCall once after an edge rejection", async () => {
+      const { tokens, fetches } = tokensStartingWithABadOne();
+      let replays = 0;
+      const client = new GrpcWebClientBase({
+        format: "binary",
+        ...createGrpcWebInterceptors(tokens, { onReplay: () => replays++ }),
+      });
+      const res = await client.unaryCall(
+        `${envoy.url}/demo.v1.DemoService/WhoAmI`,
+        create(WhoAmIRequestSchema),
+        {},
+        demoMethods.whoAmI,
+      );
+      expect(res.subject).toBe(USERNAME);
+      expect(replays).toBe(1);
+      expect(fetches()).toBe(2);
+    });
+
+    it("carries Connect-protocol calls to the gRPC-only backend: unary JSON and a binary stream", async () => {
+      const connect = (useBinaryFormat: boolean) =>
+        createClient(
+          DemoService,
+          createConnectTransport({
+            baseUrl: envoy.url,
+            useBinaryFormat,
+            interceptors: [createAuthInterceptor(tokenSource())],
+          }),
+        );
+      expect((await connect(false).whoAmI({}, { timeoutMs: 10_000 })).subject).toBe(USERNAME);
+      const seen: number[] = [];
+      for await (const tick of connect(true).ticks({ count: 3 })) seen.push(tick.n);
+      expect(seen, envoy.output()).toEqual([1, 2, 3]);
+    });
+
+    it("refreshes and replays a Connect-protocol call once after an edge 401", async () => {
+      const { tokens } = tokensStartingWithABadOne();
+      let replays = 0;
+      const client = createClient(
+        DemoService,
+        createConnectTransport({
+          baseUrl: envoy.url,
+          interceptors: [createAuthInterceptor(tokens, { onReplay: () => replays++ })],
+        }),
+      );
+      expect((await client.whoAmI({}, { timeoutMs: 10_000 })).subject).toBe(USERNAME);
+      expect(replays).toBe(1);
+    });
+
+    it("sees the backend healthy through grpc.health.v1 health checks", async () => {
+      let flags: string[] = [];
+      for (let i = 0; i < 50; i++) {
+        const text = await (await fetch(`${envoy.adminUrl}/clusters`)).text();
+        flags = text
+          .split("\n")
+          .filter((line) => line.startsWith("grpc_backend::") && line.includes("::health_flags::"))
+          .map((line) => line.slice(line.lastIndexOf("::") + 2));
+        if (flags.length > 0 && flags.every((f) => f === "healthy")) break;
+        await sleep(200);
+      }
+      expect(flags.length, envoy.output()).toBeGreaterThan(0);
+      expect(
+        flags.every((f) => f === "healthy"),
+        flags.join(", "),
+      ).toBe(true);
+    });
+  });
+
+  describe("in front of a backend whose tokens carry another audience", () => {
+    let demo: DemoServer;
+    let envoy: RunningEnvoy;
+
+    beforeAll(async () => {
+      ({ demo, envoy } = await startDemoBehindEnvoy({ jwtAudience: "some-other-api" }));
+    }, 40_000);
+
+    afterAll(async () => {
+      await envoy?.close();
+      await demo?.close();
+    });
+
+    async function token(): Promise<string> {
+      return createTokenSource({
+        endpoint: `${envoy.url}/auth/token`,
+        credentials: { username: USERNAME, password: PASSWORD },
+      }).getToken();
+    }
+
+    it("answers a gRPC-Web call with HTTP 200 and grpc-status 7 (PermissionDenied)", async () => {
+      const res = await rawGrpcWebCall(envoy.url, { authorization: `Bearer ${await token()}` });
+      expect(res.status, envoy.output()).toBe(200);
+      expect(res.headers.get("grpc-status")).toBe("7");
+      expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
+    });
+
+    it("answers a Connect-protocol call with a plain 403", async () => {
+      const res = await rawConnectCall(envoy.url, { authorization: `Bearer ${await token()}` });
+      expect(res.status, envoy.output()).toBe(403);
+    });
+
+    it("reaches Google's grpc-web runtime as code 7, without a replay", async () => {
+      const tokens = createTokenSource({
+        endpoint: `${envoy.url}/auth/token`,
+        credentials: { username: USERNAME, password: PASSWORD },
+      });
+      let replays = 0;
+      const client = new GrpcWebClientBase({
+        format: "binary",
+        ...createGrpcWebInterceptors(tokens, { onReplay: () => replays++ }),
+      });
+      const error = (await client
+        .unaryCall(
+          `${envoy.url}/demo.v1.DemoService/WhoAmI`,
+          create(WhoAmIRequestSchema),
+          {},
+          demoMethods.whoAmI,
+        )
+        .catch((e: RpcError) => e)) as RpcError;
+      expect(error.code).toBe(7);
+      expect(replays).toBe(0);
     });
   });
 });

@@ -87,6 +87,8 @@ export function withPorts(config: JsonObject, ports: LivePorts): JsonObject {
 export interface RunningEnvoy {
   /** Base URL of the listener, e.g. `http://127.0.0.1:43121`. */
   url: string;
+  /** Base URL of the admin API (`/clusters`, `/stats`), on loopback. */
+  adminUrl: string;
   /** What Envoy printed so far (access log and warnings), for failure messages. */
   output(): string;
   /** Stops Envoy and removes its temporary config. */
@@ -141,7 +143,12 @@ export async function startEnvoy(
     await close();
     throw new Error(`Envoy did not become ready: ${String(e)}\n${output}`);
   }
-  return { url: `http://127.0.0.1:${ports.listener}`, output: () => output, close };
+  return {
+    url: `http://127.0.0.1:${ports.listener}`,
+    adminUrl: `http://127.0.0.1:${ports.admin}`,
+    output: () => output,
+    close,
+  };
 }
 
 async function waitUntilLive(readyUrl: string, hasExited: () => boolean): Promise<void> {
