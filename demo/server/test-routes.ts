@@ -38,8 +38,12 @@ export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
   const routes: Record<string, { method: string; handle: RouteHandler }> = {
     revoke: {
       method: "POST",
-      handle: async (_req, res) => {
+      // `{"future": true}` also revokes every token issued from now on, until reset.
+      handle: async (req, res) => {
+        const body = await readJsonBody(req);
+        const future = body.ok && isJsonObject(body.value) && body.value.future === true;
         issuer.revokeAll();
+        if (future) issuer.revokeOnIssue(true);
         noContent(res);
       },
     },
@@ -75,6 +79,7 @@ export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
         faults.clear();
         stats.reset();
         issuer.setTtlSeconds(configuredTtl);
+        issuer.revokeOnIssue(false);
         noContent(res);
       },
     },

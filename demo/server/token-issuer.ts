@@ -51,6 +51,8 @@ export interface TokenIssuer {
   setTtlSeconds(seconds: number): void;
   /** Revokes every token issued so far; later tokens are unaffected. */
   revokeAll(): void;
+  /** While on, every token is revoked as it is issued: the server keeps refusing (test mode). */
+  revokeOnIssue(on: boolean): void;
   /** Whether the token with this `jti` was revoked. */
   isRevoked(tokenId: string): boolean;
 }
@@ -81,6 +83,7 @@ export async function createTokenIssuer(options: TokenIssuerOptions = {}): Promi
   let outstanding = new Map<string, number>();
   const revoked = new Map<string, number>();
   let lastPrune = 0;
+  let revokeIssued = false;
 
   function prune(nowSeconds: number): void {
     if (nowSeconds - lastPrune < 10) return;
@@ -110,6 +113,7 @@ export async function createTokenIssuer(options: TokenIssuerOptions = {}): Promi
         .setJti(tokenId)
         .sign(privateKey);
       outstanding.set(tokenId, now + ttl);
+      if (revokeIssued) revoked.set(tokenId, now + ttl);
       // exp is whole seconds from a rounded-down now: announce only the whole seconds really left.
       const expiresIn = Math.max(0, Math.floor(now + ttl - nowMs / 1000));
       return { token, expiresIn, tokenId };
@@ -125,6 +129,9 @@ export async function createTokenIssuer(options: TokenIssuerOptions = {}): Promi
       outstanding = new Map();
     },
     isRevoked: (tokenId) => revoked.has(tokenId),
+    revokeOnIssue(on) {
+      revokeIssued = on;
+    },
   };
 }
 

@@ -7,7 +7,8 @@ import { API_URL } from "./servers.js";
 
 /** The demo backend's test routes (demo/server/README.md). */
 export interface Backend {
-  revoke(): Promise<void>;
+  /** Revokes every token issued so far; with `future`, every later one too (until reset). */
+  revoke(options?: { future: boolean }): Promise<void>;
   tokenFault(fault: TokenFault): Promise<void>;
   tokenTtl(seconds: number): Promise<void>;
   /** Clears faults and stats and restores the token lifetime; revocations stay. */
@@ -59,7 +60,7 @@ export const test = base.extend<ClientKindOption & { backend: Backend; harness: 
       expect(res.status(), `POST ${path}`).toBe(204);
     };
     const backend: Backend = {
-      revoke: () => post("/test/revoke"),
+      revoke: (options) => post("/test/revoke", options),
       tokenFault: (fault) => post("/test/token-fault", fault),
       tokenTtl: (seconds) => post("/test/token-ttl", { seconds }),
       reset: () => post("/test/reset"),

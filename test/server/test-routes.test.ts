@@ -72,6 +72,20 @@ describe("test routes", () => {
     await expect(after.whoAmI({})).resolves.toMatchObject({ subject: "alice" });
   });
 
+  it('revoke with {"future": true} also refuses every later token, until reset', async () => {
+    const server = await startTestServer({ testMode: true });
+    await steer(server, "revoke", { future: true });
+    const later = createDemoClient(createConnectTransport, server.url, await fetchToken(server));
+    await expect(later.whoAmI({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await steer(server, "reset");
+    const afterReset = createDemoClient(
+      createConnectTransport,
+      server.url,
+      await fetchToken(server),
+    );
+    await expect(afterReset.whoAmI({})).resolves.toMatchObject({ subject: "alice" });
+  });
+
   it("token-fault answers the given status, body and content type for the next `times` requests", async () => {
     const server = await startTestServer({ testMode: true });
     await steer(server, "token-fault", {
