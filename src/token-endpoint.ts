@@ -22,6 +22,8 @@ export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 const EXCERPT_LENGTH = 120;
 /** How much of an error answer is read: enough for the excerpt, nothing like megabytes. */
 const ERROR_BODY_BYTES = 4 * 1024;
+/** How long an error answer's body may take to arrive: what came by then is the excerpt. */
+const ERROR_BODY_WAIT_MS = 1_000;
 
 interface EndpointFetcherOptions {
   endpoint: string | URL;
@@ -153,9 +155,16 @@ function capBody(response: Response, tooLarge?: (status: number) => Error): Resp
   if (source === null) return response;
   const reader = source.getReader();
   let left = tooLarge === undefined ? ERROR_BODY_BYTES : MAX_TOKEN_RESPONSE_BYTES;
+  // The status of an error answer decides the outcome; its excerpt is not worth the whole budget.
+  const giveUpAt = tooLarge === undefined ? performance.now() + ERROR_BODY_WAIT_MS : undefined;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { done, value } = await reader.read();
+      const next = await readBefore(reader, giveUpAt);
+      if (next === undefined) {
+        reader.cancel().catch(() => {});
+        return controller.close();
+      }
+      const { done, value } = next;
       if (done) return controller.close();
       const over = value.byteLength > left;
       if (over) reader.cancel().catch(() => {});
@@ -218,12 +227,58 @@ function retryAfterMs(response: Response): number {
 function excerpt(data: unknown, password: string): string | undefined {
   if (data === undefined || data === null || data === "") return undefined;
   let text = typeof data === "string" ? data : JSON.stringify(data);
-  if (password !== "") {
-    // As sent, and as it reads when a JSON body echoes it back escaped.
-    for (const form of new Set([password, JSON.stringify(password).slice(1, -1)])) {
-      text = text.split(form).join("[redacted]");
-    }
-  }
+  if (password !== "") text = text.replace(passwordPattern(password), "[redacted]");
   text = text.replace(/\s+/g, " ").trim();
   return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
+}
+
+/** JSON's short escapes: how `"`, `\\`, `/` and some controls may appear inside a JSON string. */
+const SHORT_ESCAPES: Record<string, string> = {
+  '"': '\\"',
+  "\\": "\\\\",
+  "/": "\\/",
+  "\b": "\\b",
+  "\f": "\\f",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+};
+
+/**
+ * Matches the password as sent, and as an echo may spell it inside a JSON
+ * string, whatever the encoder: any character as \\uXXXX (Go escapes <>&,
+ * Python everything non-ASCII, in either case of hex), or a short escape (\\/).
+ */
+function passwordPattern(password: string): RegExp {
+  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const hex = (unit: number) =>
+    [...unit.toString(16).padStart(4, "0")]
+      .map((digit) => (/[a-f]/.test(digit) ? `[${digit}${digit.toUpperCase()}]` : digit))
+      .join("");
+  const char = (ch: string) => {
+    const units = Array.from({ length: ch.length }, (_, i) => `\\\\u${hex(ch.charCodeAt(i))}`);
+    const forms = [literal(ch), units.join("")];
+    const short = SHORT_ESCAPES[ch];
+    if (short !== undefined) forms.push(literal(short));
+    return `(?:${forms.join("|")})`;
+  };
+  return new RegExp([...password].map(char).join(""), "g");
+}
+
+/** The next chunk, or undefined when `deadline` (a performance.now() time) passes first. */
+async function readBefore(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  deadline: number | undefined,
+): Promise<ReadableStreamReadResult<Uint8Array> | undefined> {
+  if (deadline === undefined) return reader.read();
+  let stopTimer = () => {};
+  const late = new Promise<undefined>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
+    stopTimer = () => clearTimeout(timer);
+  });
+  try {
+    return await Promise.race([reader.read(), late]);
+  } finally {
+    stopTimer();
+  }
 }
