@@ -71,7 +71,7 @@ export interface Harness {
   /** `n` concurrent `WhoAmI` calls. */
   many(n: number): Promise<CallResult<WhoAmI>[]>;
   ticks(params: TicksParams): Promise<TicksResult>;
-  /** Starts a stream and cancels it after `after` ticks; reports what arrived until `settleMs` later. */
+  /** Starts a stream and cancels it after `after` ticks; reports what arrived until `settleMs` after the cancel. */
   cancelAfter(params: TicksParams, after: number, settleMs: number): Promise<TicksResult>;
   /** `n` concurrent `WhoAmI` calls on this client and `n` on a client of `kind` on the same token source. */
   sharedWith(kind: ClientKind, n: number): Promise<CallResult<WhoAmI>[]>;
@@ -170,7 +170,7 @@ const harness: Harness = {
     const ticks: number[] = [];
     const controller = new AbortController();
     let settled: ErrorInfo | "end" | undefined;
-    client
+    const done = client
       .ticks(
         params,
         (tick) => {
@@ -187,6 +187,11 @@ const harness: Harness = {
           settled = describeError(e);
         },
       );
+    // Wait for the cancel (or the stream's end), however slow the machine; then watch for stragglers.
+    const cancelled = new Promise((resolve) =>
+      controller.signal.addEventListener("abort", resolve),
+    );
+    await Promise.race([cancelled, done]);
     await new Promise((resolve) => setTimeout(resolve, settleMs));
     return settled === "end" || settled === undefined ? { ticks } : { ticks, error: settled };
   },
