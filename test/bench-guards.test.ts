@@ -1,0 +1,59 @@
+/**
+ * Loose regression guards from the benchmarks (`npm run bench` reports the real figures): each
+ * runs the bench's own code, scaled down, with bounds no busy machine can miss by chance.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startBenchServer } from "../bench/backend.js";
+import { MAIN_ENTRY_BUDGET_BYTES } from "../bench/budget.js";
+import { measureMainEntry } from "../bench/bundle-size.js";
+import { measureMemoryOverhead } from "../bench/overhead.js";
+import { runColdStorm, runRevocationStorm } from "../bench/storms.js";
+import type { DemoServer } from "../demo/server/server.js";
+
+/** Concurrent calls per storm: a fifth of the bench's, enough to show a stampede. */
+const STORM_CALLS = 200;
+/** The interceptor may cost at most half a bare in-memory call (the bench's goals are 3–5%). */
+const MAX_OVERHEAD_RATIO = 1.5;
+
+describe("bench guards", () => {
+  let server: DemoServer;
+  beforeAll(async () => {
+    server = await startBenchServer({ tokenTtlSeconds: 3_600 });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it("keeps the main entry's minified gzip size within MAIN_ENTRY_BUDGET_BYTES", async () => {
+    const size = await measureMainEntry();
+    expect(size.gzipBytes).toBeGreaterThan(0);
+    expect(size.gzipBytes).toBeLessThanOrEqual(MAIN_ENTRY_BUDGET_BYTES);
+  });
+
+  it("makes one token request for a cold storm of 200 concurrent calls, and fails none", async () => {
+    const storm = await runColdStorm(server, STORM_CALLS);
+    expect(storm.tokenRequests).toBe(1);
+    expect(storm.failed).toBe(0);
+    expect(storm.warmFailed).toBe(0);
+    expect(storm.unauthenticated).toBe(0);
+  });
+
+  it("replays each of 200 concurrent calls once after a revocation, with one token request", async () => {
+    const storm = await runRevocationStorm(server, STORM_CALLS);
+    expect(storm.tokenRequests).toBe(1);
+    expect(storm.replays).toBe(STORM_CALLS);
+    expect(storm.unauthenticated).toBe(STORM_CALLS);
+    expect(storm.failed).toBe(0);
+    expect(storm.warmFailed).toBe(0);
+  });
+
+  it("costs less than half a bare in-memory call, unary and streaming", async () => {
+    const overhead = await measureMemoryOverhead({
+      rounds: 100,
+      unaryCallsPerRound: 4,
+      streamCallsPerRound: 2,
+    });
+    expect(overhead.unary.ratio).toBeLessThan(MAX_OVERHEAD_RATIO);
+    expect(overhead.streaming.ratio).toBeLessThan(MAX_OVERHEAD_RATIO);
+  });
+});
