@@ -63,11 +63,17 @@ async function answeredByFault(
   signal: AbortSignal,
 ): Promise<boolean> {
   if (fault.delayMs) {
+    // Give up early when the server closes or the client goes away (a closed browser tab).
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once("close", onClose);
     try {
-      await sleep(fault.delayMs, undefined, { signal });
+      await sleep(fault.delayMs, undefined, { signal: AbortSignal.any([signal, gone.signal]) });
     } catch {
       req.socket.destroy();
       return true;
+    } finally {
+      res.off("close", onClose);
     }
   }
   if (fault.mode === "reset-connection") {

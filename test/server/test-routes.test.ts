@@ -129,6 +129,23 @@ describe("test routes", () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
   });
 
+  it("a delayed token answer is dropped, not issued, when the client goes away", async () => {
+    const server = await startTestServer({ testMode: true });
+    await steer(server, "token-fault", { delayMs: 600, times: 1 });
+    const controller = new AbortController();
+    const request = fetch(server.tokenUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(alice),
+      signal: controller.signal,
+    }).catch(() => "aborted");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    controller.abort();
+    expect(await request).toBe("aborted");
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(await getStats(server)).toMatchObject({ tokenRequests: 1, tokensIssued: 0 });
+  });
+
   it("token-fault reset-connection drops the connection without an answer", async () => {
     const server = await startTestServer({ testMode: true });
     await steer(server, "token-fault", { mode: "reset-connection", times: 1 });
