@@ -8,7 +8,8 @@ export const MAIN_ENTRY_GOAL_BYTES = 2_000;
 
 /**
  * What `npm test` enforces (test/bench-guards.test.ts): the main entry must not grow past this.
- * Set a little above the size measured on 2026-11-24 at commit 5b92d73 (6,277 B), so the guard
- * catches growth from there; lower it toward {@link MAIN_ENTRY_GOAL_BYTES} as the entry shrinks.
+ * A regression guard, not the goal: set a little above the size measured on 2026-11-24 (6,622 B,
+ * with cross-tab sharing, the hostile-endpoint defences and the interceptor's fast path), so the
+ * guard catches growth from there; lower it toward {@link MAIN_ENTRY_GOAL_BYTES} as it shrinks.
  */
-export const MAIN_ENTRY_BUDGET_BYTES = 6_500;
+export const MAIN_ENTRY_BUDGET_BYTES = 7_000;

@@ -4,15 +4,19 @@ import {
   type Interceptor,
   type StreamRequest,
   type StreamResponse,
+  type UnaryRequest,
+  type UnaryResponse,
 } from "@connectrpc/connect";
 import { abortReason } from "./abort.js";
 import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { skipAuth } from "./skip-auth.js";
 import { TokenFetchError } from "./token-fetch-error.js";
-import type { TokenSource } from "./token-source.js";
+import { freshTokenOf, type TokenSource } from "./token-source.js";
 
 /** Options for {@link createAuthInterceptor}. */
 export type AuthInterceptorOptions = AuthOptions;
+
+type Next = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
 
 /**
  * Creates a Connect interceptor that sets `authorization: Bearer <token>` on
@@ -40,131 +44,186 @@ export function createAuthInterceptor(
     source,
     options,
   );
-
-  return (next) => async (req) => {
-    if (req.contextValues.get(skipAuth)) return next(req);
-    const { signal } = req;
-    const setToken = (token: string) => req.header.set(headerName, headerValue(token));
-
-    /** Refreshes after `rejected` was refused and tells `onReplay`. */
-    const replayToken = async (rejected: string): Promise<string> => {
-      const fresh = await tokenOrConnectError(source.refresh(rejected, { signal }), signal);
-      notifyReplay(`${req.service.typeName}/${req.method.name}`);
-      return fresh;
-    };
-    /** Runs one attempt; an Unauthenticated answer tells the source the token is bad. */
-    const attempt = async <T>(token: string, run: () => Promise<T>): Promise<T> => {
-      setToken(token);
-      try {
-        return await run();
-      } catch (error) {
-        if (isUnauthenticated(error)) source.invalidate(token);
-        throw error;
-      }
-    };
-
-    const token = await tokenOrConnectError(source.getToken({ signal }), signal);
-
-    if (!req.stream) {
-      try {
-        setToken(token);
-        return await next(req);
-      } catch (error) {
-        if (!isUnauthenticated(error)) throw error;
-        const fresh = await replayToken(token);
-        return attempt(fresh, () => next(req));
-      }
+  const freshToken = freshTokenOf(source);
+  // Tokens change rarely: build each header value once, not per call.
+  let lastToken = "";
+  let lastValue = "";
+  const setToken = (req: UnaryRequest | StreamRequest, token: string) => {
+    if (token !== lastToken) {
+      lastValue = headerValue(token);
+      lastToken = token;
     }
+    req.header.set(headerName, lastValue);
+  };
 
-    if (req.method.methodKind !== "server_streaming") {
-      setToken(token);
-      return next(req);
+  /** Refreshes after `rejected` was refused, for a replay of `req`. */
+  const replayToken = async (req: UnaryRequest | StreamRequest, rejected: string) => {
+    const fresh = await tokenOrConnectError(source.refresh(rejected, { signal: req.signal }), req);
+    notifyReplay(`${req.service.typeName}/${req.method.name}`);
+    return fresh;
+  };
+  /** Runs the replay; an Unauthenticated answer to it tells the source that token is bad too. */
+  const lastAttempt = async <T>(
+    req: UnaryRequest | StreamRequest,
+    token: string,
+    run: () => Promise<T>,
+  ) => {
+    setToken(req, token);
+    try {
+      return await run();
+    } catch (error) {
+      if (isUnauthenticated(error)) source.invalidate(token);
+      throw error;
     }
+  };
 
+  const unary = (next: Next, req: UnaryRequest, token: string) => {
+    setToken(req, token);
+    const replay = async (error: unknown) => {
+      if (!isUnauthenticated(error)) throw error;
+      const fresh = await replayToken(req, token);
+      return lastAttempt(req, fresh, () => next(req));
+    };
+    try {
+      return next(req).then(undefined, replay);
+    } catch (error) {
+      return replay(error);
+    }
+  };
+
+  const serverStream = async (next: Next, req: StreamRequest, token: string) => {
     // The transport consumes the request iterable: read it once, hand each attempt a fresh one.
     const input: unknown[] = [];
     for await (const message of req.message) input.push(message);
-    const send = () => next({ ...req, message: iterate(input) } as StreamRequest);
-
-    /** Watches a stream's reads; `replay`, when given, answers an Unauthenticated first read. */
-    const watch = (
-      res: StreamResponse,
-      sent: string,
-      replay?: () => Promise<StreamResponse>,
-    ): StreamResponse =>
-      watchFirstRead(
-        res,
-        (error) => {
-          if (replay !== undefined && isUnauthenticated(error)) return replay();
-          if (isUnauthenticated(error)) source.invalidate(sent);
-          throw error;
-        },
-        (error) => {
-          if (isUnauthenticated(error)) source.invalidate(sent);
-        },
-      );
-    const replay = async (): Promise<StreamResponse> => {
-      const fresh = await replayToken(token);
-      return watch((await attempt(fresh, send)) as StreamResponse, fresh);
+    const send = () =>
+      next({ ...req, message: replayable(input) } as StreamRequest) as Promise<StreamResponse>;
+    const replay = async () => {
+      const fresh = await replayToken(req, token);
+      const res = await lastAttempt(req, fresh, send);
+      return watchReads(res, undefined, (error) => {
+        if (isUnauthenticated(error)) source.invalidate(fresh);
+      });
     };
-
     let res: StreamResponse;
     try {
-      setToken(token);
-      res = (await send()) as StreamResponse;
+      setToken(req, token);
+      res = await send();
     } catch (error) {
       if (!isUnauthenticated(error)) throw error;
       return replay();
     }
-    return watch(res, token, replay);
+    return watchReads(
+      res,
+      (error) => (isUnauthenticated(error) ? replay() : undefined),
+      (error) => {
+        if (isUnauthenticated(error)) source.invalidate(token);
+      },
+    );
+  };
+
+  const call = (next: Next, req: UnaryRequest | StreamRequest, token: string) => {
+    if (!req.stream) return unary(next, req, token);
+    if (req.method.methodKind === "server_streaming") return serverStream(next, req, token);
+    setToken(req, token);
+    return next(req);
+  };
+
+  return (next) => (req) => {
+    if (req.contextValues.get(skipAuth)) return next(req);
+    const token = freshToken?.();
+    if (token !== undefined) return call(next, req, token);
+    return tokenOrConnectError(source.getToken({ signal: req.signal }), req).then((t) =>
+      call(next, req, t),
+    );
   };
 }
 
 /**
  * Wraps a stream response so that an error on the first read, before any
- * message, goes to `onFirstError`, which may answer with a replacement stream.
- * Errors after a message go to `onLaterError` and then to the caller as they are.
+ * message, may be answered with a replacement stream by `onFirstError`
+ * (undefined: the error goes to the caller). Later errors go to `onLaterError`
+ * and then to the caller. Messages pass straight through, one `then` each.
  */
-function watchFirstRead(
+function watchReads(
   res: StreamResponse,
-  onFirstError: (error: unknown) => Promise<StreamResponse>,
+  onFirstError: ((error: unknown) => Promise<StreamResponse> | undefined) | undefined,
   onLaterError: (error: unknown) => void,
 ): StreamResponse {
-  let active = res;
-  async function* messages() {
-    const it = res.message[Symbol.asyncIterator]();
-    let first: IteratorResult<unknown>;
-    try {
-      first = await it.next();
-    } catch (error) {
-      active = await onFirstError(error);
-      yield* active.message;
-      return;
-    }
-    if (first.done === true) return;
-    yield first.value;
-    try {
-      yield* { [Symbol.asyncIterator]: () => it };
-    } catch (error) {
-      onLaterError(error);
-      throw error;
-    }
-  }
-  return {
-    ...res,
-    // Header and trailer belong to whichever attempt is delivering the messages.
-    get header() {
-      return active.header;
+  let inner: AsyncIterator<unknown> | undefined;
+  let later: ((error: unknown) => never) | undefined = (error) => {
+    onLaterError(error);
+    throw error;
+  };
+  const firstRead = async (error: unknown): Promise<IteratorResult<unknown>> => {
+    const replacement = onFirstError?.(error);
+    if (replacement === undefined) throw error;
+    const active = await replacement;
+    // The replacement watches its own reads; its trailer is the one the caller reads at the end.
+    later = undefined;
+    const replayed = active.message[Symbol.asyncIterator]();
+    inner = {
+      next: () =>
+        replayed.next().then((result) => {
+          if (result.done === true) copyInto(res.trailer, active.trailer);
+          return result;
+        }),
+    };
+    return inner.next();
+  };
+  const iterator: AsyncIterableIterator<unknown> = {
+    next() {
+      if (inner === undefined) {
+        inner = res.message[Symbol.asyncIterator]();
+        return inner.next().then(undefined, firstRead);
+      }
+      return later === undefined ? inner.next() : inner.next().then(undefined, later);
     },
-    get trailer() {
-      return active.trailer;
+    return(value?: unknown) {
+      return inner?.return?.(value) ?? Promise.resolve({ done: true, value });
     },
-    message: messages(),
-  } as StreamResponse;
+    throw(error?: unknown) {
+      return inner?.throw?.(error) ?? Promise.reject(error);
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  // Plain properties (getters cost every call): the caller read the first attempt's header
+  // already, and a replay's trailer is copied over when its stream ends.
+  return { ...res, message: iterator } as StreamResponse;
 }
 
-async function* iterate<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
+function copyInto(target: Headers, source: Headers): void {
+  if (target === source) return;
+  source.forEach((value, key) => target.set(key, value));
+}
+
+/** An async iterable over `items` that can be read any number of times. */
+function replayable<T>(items: readonly T[]): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      let index = 0;
+      const iterator: AsyncIterableIterator<T> = {
+        next: () =>
+          Promise.resolve(
+            index < items.length
+              ? { done: false, value: items[index++] as T }
+              : { done: true, value: undefined },
+          ),
+        return: (value?: unknown) => {
+          index = items.length;
+          return Promise.resolve({ done: true, value });
+        },
+        // As a generator does: end, and hand the error back (Connect's pipes forward errors here).
+        throw: (error?: unknown) => {
+          index = items.length;
+          return Promise.reject(error);
+        },
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      return iterator;
+    },
+  };
 }
 
 function isUnauthenticated(error: unknown): boolean {
@@ -172,10 +231,14 @@ function isUnauthenticated(error: unknown): boolean {
 }
 
 /** Awaits a token; failures become the ConnectError the call ends with. */
-async function tokenOrConnectError(token: Promise<string>, signal: AbortSignal): Promise<string> {
+async function tokenOrConnectError(
+  token: Promise<string>,
+  req: UnaryRequest | StreamRequest,
+): Promise<string> {
   try {
     return await token;
   } catch (error) {
+    const { signal } = req;
     // The call's own signal says why: Canceled, or DeadlineExceeded from Connect's deadline.
     if (signal.aborted) throw ConnectError.from(abortReason(signal), Code.Canceled);
     if (error instanceof TokenFetchError) {

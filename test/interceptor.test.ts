@@ -143,6 +143,17 @@ describe.each(kinds)("createAuthInterceptor over the %s transport", (kind) => {
     expect(w.authority.seen.slice(1)).toEqual([w.authority.minted[0], w.authority.minted[1]]);
   });
 
+  it("gives the caller the trailer of the replayed stream, not of the refused attempt", async () => {
+    const w = await startWorld(kind);
+    await w.client.whoAmI({});
+    w.authority.revokeAll();
+    let trailer: Headers | undefined;
+    const ticks = await collect(w.client.ticks({ count: 2 }, { onTrailer: (t) => (trailer = t) }));
+    expect(ticks).toEqual([1, 2]);
+    expect(w.replays).toHaveLength(1);
+    expect(trailer?.get("x-ticks-served")).toBe("yes");
+  });
+
   it("does not replay a stream that already delivered a message", async () => {
     const w = await startWorld(kind);
     const received: number[] = [];

@@ -60,6 +60,7 @@ export async function startBackend(
         return { subject: ctx.values.get(subjectKey) };
       },
       async *ticks(req, ctx) {
+        ctx.responseTrailer.set("x-ticks-served", "yes");
         const count = req.count || 5;
         for (let n = 1; n <= count; n++) {
           if (req.failAfter > 0 && n > req.failAfter) {
