@@ -195,7 +195,9 @@ function watchReads(
 
 function copyInto(target: Headers, source: Headers): void {
   if (target === source) return;
-  source.forEach((value, key) => target.set(key, value));
+  source.forEach((value, key) => {
+    target.set(key, value);
+  });
 }
 
 /** An async iterable over `items` that can be read any number of times. */
