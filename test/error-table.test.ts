@@ -2,27 +2,20 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { inspect } from "node:util";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import { createAuthInterceptor, createTokenSource, TokenFetchError } from "../src/index.js";
 import { createAuthority } from "./helpers/authority.js";
 import { startBackend } from "./helpers/backend.js";
 import { type Behaviour, startTokenEndpoint, TEST_USER } from "./helpers/token-endpoint.js";
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-
 /** Makes one call through the interceptor with the endpoint answering as `behaviour`. */
 async function callWith(behaviour: Behaviour, options: { timeoutMs?: number } = {}) {
   const authority = createAuthority();
   const endpoint = await startTokenEndpoint(authority);
   const backend = await startBackend(authority);
-  cleanups.push(
-    () => endpoint.close(),
-    () => backend.close(),
-  );
+  onTestFinished(() => endpoint.close());
+  onTestFinished(() => backend.close());
   endpoint.behave(behaviour);
   const tokens = createTokenSource({
     endpoint: endpoint.url,
@@ -156,7 +149,7 @@ describe("the error table: every token fetch failure ends the call with its code
       res.writeHead(200, { "content-type": "application/json" }).end('{"token":"stolen"}');
     });
     await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
-    cleanups.push(() => new Promise((resolve) => other.close(() => resolve())));
+    onTestFinished(() => new Promise((resolve) => other.close(() => resolve())));
     const location = `http://127.0.0.1:${(other.address() as AddressInfo).port}/steal`;
     const { error } = await callWith((_req, res) => {
       res.writeHead(307, { location }).end();

@@ -7,8 +7,7 @@ import {
   type RpcError,
   type Status,
 } from "grpc-web";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import XMLHttpRequest from "xhr2";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { demoMethods } from "../demo/shared/grpc-web-methods.js";
 import {
   DemoService,
@@ -21,21 +20,9 @@ import { createAuthInterceptor, createTokenSource, type ReplayEvent } from "../s
 import { type Authority, createAuthority } from "./helpers/authority.js";
 import { type EdgeRejection, startBackend } from "./helpers/backend.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "./helpers/token-endpoint.js";
+import { useXmlHttpRequest } from "./helpers/xhr.js";
 
-// The real grpc-web runtime in Node: it only needs an XMLHttpRequest, which xhr2 provides.
-// (A test-only global; the library itself never touches globals.)
-const hadXhr = "XMLHttpRequest" in globalThis;
-beforeAll(() => {
-  if (!hadXhr) Object.assign(globalThis, { XMLHttpRequest });
-});
-afterAll(() => {
-  if (!hadXhr) Reflect.deleteProperty(globalThis, "XMLHttpRequest");
-});
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
+useXmlHttpRequest();
 
 interface World {
   authority: Authority;
@@ -51,10 +38,8 @@ async function startWorld(options: { edge?: EdgeRejection; timeoutMs?: number } 
   const authority = createAuthority();
   const endpoint = await startTokenEndpoint(authority, { delayMs: 20 });
   const backend = await startBackend(authority, options.edge ? { edge: options.edge } : {});
-  cleanups.push(
-    () => endpoint.close(),
-    () => backend.close(),
-  );
+  onTestFinished(() => endpoint.close());
+  onTestFinished(() => backend.close());
   const tokens = createTokenSource({
     endpoint: endpoint.url,
     credentials: TEST_USER,

@@ -5,7 +5,7 @@ import {
   createContextValues,
   type Interceptor,
 } from "@connectrpc/connect";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import {
   type AuthInterceptorOptions,
@@ -23,11 +23,6 @@ import {
   type TransportKind,
 } from "./helpers/backend.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "./helpers/token-endpoint.js";
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
 
 interface World {
   authority: Authority;
@@ -53,10 +48,8 @@ async function startWorld(
     authority,
     options.edge === undefined ? {} : { edge: options.edge },
   );
-  cleanups.push(
-    () => endpoint.close(),
-    () => backend.close(),
-  );
+  onTestFinished(() => endpoint.close());
+  onTestFinished(() => backend.close());
   const tokens = createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER });
   const replays: ReplayEvent[] = [];
   const auth = createAuthInterceptor(tokens, {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import {
   createTokenSource,
   type TokenEvent,
@@ -10,15 +10,11 @@ import { makeJwt } from "./helpers/jwt.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "./helpers/token-endpoint.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
 
 async function setup(options: { ttlSeconds?: number; expiresIn?: boolean; delayMs?: number } = {}) {
   const authority: Authority = createAuthority({ ttlSeconds: options.ttlSeconds ?? 300 });
   const endpoint: TokenEndpoint = await startTokenEndpoint(authority, options);
-  cleanups.push(() => endpoint.close());
+  onTestFinished(() => endpoint.close());
   const source = (extra: Partial<TokenSourceOptions> = {}) =>
     createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER, ...extra });
   return { authority, endpoint, source };

@@ -5,7 +5,6 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { GrpcWebClientBase, type RpcError } from "grpc-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import XMLHttpRequest from "xhr2";
 import { stringify } from "yaml";
 import { parseConfig } from "../../demo/server/config.js";
 import { DEFAULT_USERS } from "../../demo/server/credentials.js";
@@ -18,6 +17,7 @@ import { demoMethods } from "../../demo/shared/grpc-web-methods.js";
 import { DemoService, WhoAmIRequestSchema } from "../../gen/demo/v1/demo_pb.js";
 import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
+import { useXmlHttpRequest } from "../helpers/xhr.js";
 import {
   at,
   clusterOf,
@@ -42,13 +42,7 @@ if (!hasEnvoy) {
 }
 
 // Google's grpc-web runtime in Node needs an XMLHttpRequest; xhr2 provides one (test-only global).
-const hadXhr = "XMLHttpRequest" in globalThis;
-beforeAll(() => {
-  if (!hadXhr) Object.assign(globalThis, { XMLHttpRequest });
-});
-afterAll(() => {
-  if (!hadXhr) Reflect.deleteProperty(globalThis, "XMLHttpRequest");
-});
+useXmlHttpRequest();
 
 const ALLOWED_ORIGIN = "http://localhost:5173";
 const [USERNAME, PASSWORD] = Object.entries(DEFAULT_USERS)[0] ?? ["", ""];

@@ -15,8 +15,7 @@ import {
   type RpcError,
 } from "grpc-web";
 import { errors, jwtVerify } from "jose";
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import XMLHttpRequest from "xhr2";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { DEFAULT_USERS } from "../../demo/server/credentials.js";
 import { type DemoServer, startDemoServer } from "../../demo/server/server.js";
 import { demoMethods } from "../../demo/shared/grpc-web-methods.js";
@@ -28,6 +27,7 @@ import {
 } from "../../gen/demo/v1/demo_pb.js";
 import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
+import { useXmlHttpRequest } from "../helpers/xhr.js";
 import {
   arr,
   at,
@@ -45,13 +45,7 @@ import { localReplyFor } from "./local-reply.js";
 // (local-reply.ts models Envoy's rewrite) and shows what real clients make of that answer.
 
 // The real grpc-web runtime in Node needs an XMLHttpRequest; xhr2 provides one (test-only global).
-const hadXhr = "XMLHttpRequest" in globalThis;
-beforeAll(() => {
-  if (!hadXhr) Object.assign(globalThis, { XMLHttpRequest });
-});
-afterAll(() => {
-  if (!hadXhr) Reflect.deleteProperty(globalThis, "XMLHttpRequest");
-});
+useXmlHttpRequest();
 
 const shipped = loadEnvoyConfig();
 const [USERNAME, PASSWORD] = Object.entries(DEFAULT_USERS)[0] ?? ["", ""];
