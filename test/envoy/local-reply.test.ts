@@ -6,7 +6,7 @@ import {
 } from "node:http";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
   type ClientReadableStream,
@@ -28,6 +28,7 @@ import {
 import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
 import { useXmlHttpRequest } from "../helpers/xhr.js";
+import { codeOf } from "../server/fixtures.js";
 import {
   arr,
   at,
@@ -175,15 +176,6 @@ function connectClient(
   interceptors: Interceptor[] = [],
 ) {
   return createClient(DemoService, transport({ baseUrl, interceptors }));
-}
-
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call;
-    return "ok";
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
 }
 
 describe("an edge rejection shaped by envoy.yaml's local_reply_config", () => {

@@ -6,21 +6,12 @@ import { describe, expect, it } from "vitest";
 import type { DemoServer } from "../../demo/server/server.js";
 import {
   browserTransports,
+  codeOf,
   createDemoClient,
   drain,
   fetchToken,
   startTestServer,
 } from "./fixtures.js";
-
-/** The code a call failed with, or "ok". */
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call;
-    return "ok";
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
-}
 
 /** A token with the server's claims, signed by a key the server has never seen. */
 async function forgeToken(server: DemoServer): Promise<string> {

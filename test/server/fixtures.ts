@@ -1,4 +1,11 @@
-import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  type Client,
+  type Code,
+  ConnectError,
+  createClient,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { onTestFinished } from "vitest";
 import {
@@ -67,5 +74,15 @@ export async function drain<T>(stream: AsyncIterable<T>): Promise<{ items: T[]; 
     return { items };
   } catch (error) {
     return { items, error };
+  }
+}
+
+/** The code a call failed with, or "ok". */
+export async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
+  try {
+    await call;
+    return "ok";
+  } catch (e) {
+    return ConnectError.from(e).code;
   }
 }

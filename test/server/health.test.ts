@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
 import type { DemoServer } from "../../demo/server/server.js";
@@ -7,22 +7,12 @@ import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health_pb.js";
-import { browserTransports, startTestServer } from "./fixtures.js";
+import { browserTransports, codeOf, startTestServer } from "./fixtures.js";
 
 /** A native gRPC (h2c) client of `service` on the server's gRPC port, sending no token. */
 function grpcClient<S extends typeof Health | typeof DemoService>(server: DemoServer, service: S) {
   if (!server.grpcUrl) throw new Error("server is not in behind-envoy mode");
   return createClient(service, createGrpcTransport({ baseUrl: server.grpcUrl }));
-}
-
-/** The code a call failed with, or "ok". */
-async function codeOf(call: Promise<unknown>): Promise<Code | "ok"> {
-  try {
-    await call;
-    return "ok";
-  } catch (e) {
-    return ConnectError.from(e).code;
-  }
 }
 
 /** Whether `next` (a pending stream read) is still unsettled after `ms`. */
