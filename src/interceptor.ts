@@ -91,12 +91,12 @@ export function createAuthInterceptor(
     }
   };
 
-  const serverStream = async (next: Next, req: StreamRequest, token: string) => {
-    // The transport consumes the request iterable: read it once, hand each attempt a fresh one.
-    const input: unknown[] = [];
-    for await (const message of req.message) input.push(message);
+  const serverStream = (next: Next, req: StreamRequest, token: string) => {
+    // The transport consumes the request iterable: record it as the first attempt reads it, and
+    // hand a replay a fresh iterable over the same messages.
+    const input = new RecordedInput(req.message);
     const send = () =>
-      next({ ...req, message: replayable(input) } as StreamRequest) as Promise<StreamResponse>;
+      next({ ...req, message: input.reader() } as StreamRequest) as Promise<StreamResponse>;
     const replay = async () => {
       const fresh = await replayToken(req, token);
       const res = await lastAttempt(req, fresh, send);
@@ -104,21 +104,26 @@ export function createAuthInterceptor(
         if (isUnauthenticated(error)) source.invalidate(fresh);
       });
     };
-    let res: StreamResponse;
-    try {
-      setToken(req, token);
-      res = await send();
-    } catch (error) {
+    const watch = (res: StreamResponse) =>
+      watchReads(
+        res,
+        (error) => (isUnauthenticated(error) ? replay() : undefined),
+        (error) => {
+          if (isUnauthenticated(error)) source.invalidate(token);
+        },
+      );
+    const refused = (error: unknown) => {
       if (!isUnauthenticated(error)) throw error;
       return replay();
+    };
+    setToken(req, token);
+    let sent: Promise<StreamResponse>;
+    try {
+      sent = send();
+    } catch (error) {
+      sent = Promise.reject(error);
     }
-    return watchReads(
-      res,
-      (error) => (isUnauthenticated(error) ? replay() : undefined),
-      (error) => {
-        if (isUnauthenticated(error)) source.invalidate(token);
-      },
-    );
+    return sent.then(watch, refused);
   };
 
   const call = (next: Next, req: UnaryRequest | StreamRequest, token: string) => {
@@ -200,32 +205,86 @@ function copyInto(target: Headers, source: Headers): void {
   });
 }
 
-/** An async iterable over `items` that can be read any number of times. */
-function replayable<T>(items: readonly T[]): AsyncIterable<T> {
-  return {
-    [Symbol.asyncIterator]() {
-      let index = 0;
-      const iterator: AsyncIterableIterator<T> = {
-        next: () =>
-          Promise.resolve(
-            index < items.length
-              ? { done: false, value: items[index++] as T }
-              : { done: true, value: undefined },
-          ),
-        return: (value?: unknown) => {
-          index = items.length;
-          return Promise.resolve({ done: true, value });
-        },
-        // As a generator does: end, and hand the error back (Connect's pipes forward errors here).
-        throw: (error?: unknown) => {
-          index = items.length;
-          return Promise.reject(error);
-        },
-        [Symbol.asyncIterator]: () => iterator,
-      };
-      return iterator;
-    },
-  };
+/**
+ * The request messages of a server-streaming call, readable once per attempt: each
+ * {@link RecordedInput.reader} is a fresh iterable. The first reader pulls from the source and
+ * records what it reads; a later reader gets the recorded messages, then pulls whatever is left.
+ * Closing a reader closes only that reader: a replay may still need the rest of the source.
+ * Classes, not closures: a call allocates two small objects here, not a dozen functions.
+ */
+class RecordedInput<T> {
+  readonly seen: T[] = [];
+  ended = false;
+  failure: { error: unknown } | undefined;
+  pulling: Promise<IteratorResult<T>> | undefined;
+  private iterator: AsyncIterator<T> | undefined;
+
+  constructor(private readonly source: AsyncIterable<T>) {}
+
+  reader(): AsyncIterableIterator<T> {
+    return new RecordedInputReader(this);
+  }
+
+  /** Pulls the next message from the source for `reader`, recording it. One pull at a time. */
+  pull(reader: RecordedInputReader<T>): Promise<IteratorResult<T>> {
+    this.iterator ??= this.source[Symbol.asyncIterator]();
+    const pulled = this.iterator.next().then(
+      (result): IteratorResult<T> => {
+        this.pulling = undefined;
+        if (result.done === true) {
+          this.ended = true;
+          return { done: true, value: undefined };
+        }
+        this.seen.push(result.value);
+        reader.index = this.seen.length;
+        return result;
+      },
+      (error: unknown) => {
+        this.pulling = undefined;
+        this.failure = { error };
+        throw error;
+      },
+    );
+    this.pulling = pulled;
+    return pulled;
+  }
+}
+
+class RecordedInputReader<T> implements AsyncIterableIterator<T> {
+  index = 0;
+  private closed = false;
+
+  constructor(private readonly input: RecordedInput<T>) {}
+
+  next(): Promise<IteratorResult<T>> {
+    const { input } = this;
+    if (this.closed || (input.ended && this.index >= input.seen.length)) {
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    if (this.index < input.seen.length) {
+      return Promise.resolve({ done: false, value: input.seen[this.index++] as T });
+    }
+    if (input.failure !== undefined) return Promise.reject(input.failure.error);
+    if (input.pulling === undefined) return input.pull(this);
+    // Another reader is pulling the next message: wait for it, then look again.
+    const again = () => this.next();
+    return input.pulling.then(again, again);
+  }
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    this.closed = true;
+    return Promise.resolve({ done: true, value });
+  }
+
+  // As a generator does: end, and hand the error back (Connect's pipes forward errors here).
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.closed = true;
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
 }
 
 function isUnauthenticated(error: unknown): boolean {

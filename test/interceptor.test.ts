@@ -1,3 +1,4 @@
+import type { Message } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -261,6 +262,146 @@ describe.each([
     );
     expect((error as ConnectError).code).toBe(Code.Unauthenticated);
     expect(w.authority.seen).toHaveLength(2);
+  });
+});
+
+describe("createAuthInterceptor and the request message of a server stream", () => {
+  /** Ticks(count) through [outer, auth, inner] on the router transport; the server needs no token. */
+  async function ticksThrough(outer: Interceptor, inner: Interceptor, count: number) {
+    const authority = createAuthority({ ttlSeconds: 300 });
+    const endpoint = await startTokenEndpoint(authority);
+    const backend = await startBackend(authority);
+    onTestFinished(() => endpoint.close());
+    onTestFinished(() => backend.close());
+    const tokens = createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER });
+    const replays: ReplayEvent[] = [];
+    const auth = createAuthInterceptor(tokens, { onReplay: (e) => replays.push(e) });
+    const client = createClient(DemoService, backend.transport("router", [outer, auth, inner]));
+    const ticks = await collect(client.ticks({ count }));
+    return { ticks, replays, tokenRequests: endpoint.requests };
+  }
+
+  /**
+   * Swaps the caller's request iterable for one that counts how it is read. The first read waits
+   * for `holdFirstRead`, when given.
+   */
+  function countingInput(holdFirstRead?: Promise<void>) {
+    const counts = { iterators: 0, reads: 0, closes: 0 };
+    const outer: Interceptor = (next) => async (req) => {
+      if (!req.stream) return next(req);
+      const original = req.message;
+      const message: AsyncIterable<Message> = {
+        [Symbol.asyncIterator]() {
+          counts.iterators++;
+          const it = original[Symbol.asyncIterator]();
+          return {
+            next: async () => {
+              if (counts.reads++ === 0) await holdFirstRead;
+              return it.next();
+            },
+            return: (value?: unknown) => {
+              counts.closes++;
+              return it.return?.(value) ?? Promise.resolve({ done: true, value });
+            },
+          };
+        },
+      };
+      return next({ ...req, message });
+    };
+    return { outer, counts };
+  }
+
+  /** Refuses the first attempt with Unauthenticated after `touch` looked at its input. */
+  function refuseFirst(
+    touch: (input: AsyncIterator<unknown>) => Promise<void> | void,
+  ): Interceptor {
+    let attempts = 0;
+    return (next) => async (req) => {
+      if (!req.stream || attempts++ > 0) return next(req);
+      await touch(req.message[Symbol.asyncIterator]());
+      throw new ConnectError("refused", Code.Unauthenticated);
+    };
+  }
+
+  it("reads the caller's iterable once, though the call ran twice", async () => {
+    const { outer, counts } = countingInput();
+    const inner = refuseFirst(async (input) => {
+      while ((await input.next()).done !== true);
+    });
+    const result = await ticksThrough(outer, inner, 3);
+    expect(result.ticks).toEqual([1, 2, 3]);
+    expect(result.replays).toHaveLength(1);
+    expect(counts.iterators).toBe(1);
+    // One message, then the end: read once between both attempts.
+    expect(counts.reads).toBe(2);
+  });
+
+  it("gives the replay the message when the refused attempt never read it", async () => {
+    const { outer, counts } = countingInput();
+    const result = await ticksThrough(
+      outer,
+      refuseFirst(() => {}),
+      4,
+    );
+    expect(result.ticks).toEqual([1, 2, 3, 4]);
+    expect(result.replays).toHaveLength(1);
+    expect(counts.reads).toBe(2);
+  });
+
+  it("gives the replay the message when the refused attempt closed its input early", async () => {
+    const { outer, counts } = countingInput();
+    const inner = refuseFirst(async (input) => {
+      await input.return?.();
+    });
+    const result = await ticksThrough(outer, inner, 2);
+    expect(result.ticks).toEqual([1, 2]);
+    expect(counts.reads).toBe(2);
+    // Closing one attempt's input must not close the caller's: the replay still reads it.
+    expect(counts.closes).toBe(0);
+  });
+
+  it("shares a read still in flight when the refused attempt gave up without waiting", async () => {
+    // The first read is held until the replay has been running for a while, so the replay's
+    // transport asks for the message while the refused attempt's read of it is still pending.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { outer, counts } = countingInput(held);
+    let attempts = 0;
+    const inner: Interceptor = (next) => async (req) => {
+      if (!req.stream) return next(req);
+      if (attempts++ === 0) {
+        void req.message[Symbol.asyncIterator]().next();
+        throw new ConnectError("refused", Code.Unauthenticated);
+      }
+      setTimeout(release, 50);
+      return next(req);
+    };
+    const result = await ticksThrough(outer, inner, 3);
+    expect(result.ticks).toEqual([1, 2, 3]);
+    expect(result.replays).toHaveLength(1);
+    // The replay waited for the pending read instead of reading past the message.
+    expect(counts.reads).toBe(2);
+  });
+
+  it("ends the call with the error of a request iterable that fails, and does not replay it", async () => {
+    const failing: Interceptor = (next) => async (req) => {
+      if (!req.stream) return next(req);
+      const message: AsyncIterable<Message> = {
+        [Symbol.asyncIterator]: () => ({
+          next: () => Promise.reject(new ConnectError("input broke", Code.DataLoss)),
+        }),
+      };
+      return next({ ...req, message });
+    };
+    const passThrough: Interceptor = (next) => (req) => next(req);
+    const error = await ticksThrough(failing, passThrough, 1).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(error?.code).toBe(Code.DataLoss);
+    expect(error?.rawMessage).toBe("input broke");
   });
 });
 
