@@ -94,9 +94,9 @@ export function createAuthInterceptor(
   const serverStream = (next: Next, req: StreamRequest, token: string) => {
     // The transport consumes the request iterable: record it as the first attempt reads it, and
     // hand a replay a fresh iterable over the same messages.
-    const input = new RecordedInput(req.message);
+    const input = recordedInput(req.message);
     const send = () =>
-      next({ ...req, message: input.reader() } as StreamRequest) as Promise<StreamResponse>;
+      next({ ...req, message: input() } as StreamRequest) as Promise<StreamResponse>;
     const replay = async () => {
       const fresh = await replayToken(req, token);
       const res = await lastAttempt(req, fresh, send);
@@ -206,85 +206,64 @@ function copyInto(target: Headers, source: Headers): void {
 }
 
 /**
- * The request messages of a server-streaming call, readable once per attempt: each
- * {@link RecordedInput.reader} is a fresh iterable. The first reader pulls from the source and
- * records what it reads; a later reader gets the recorded messages, then pulls whatever is left.
- * Closing a reader closes only that reader: a replay may still need the rest of the source.
- * Classes, not closures: a call allocates two small objects here, not a dozen functions.
+ * The request messages of a server-streaming call, readable once per attempt: each call of the
+ * returned function gives a fresh reader. The first reader pulls from `source` and records what
+ * it reads; a later reader gets the recorded messages, then pulls whatever is left. Closing a
+ * reader closes only that reader: a replay may still need the rest of `source`.
  */
-class RecordedInput<T> {
-  readonly seen: T[] = [];
-  ended = false;
-  failure: { error: unknown } | undefined;
-  pulling: Promise<IteratorResult<T>> | undefined;
-  private iterator: AsyncIterator<T> | undefined;
-
-  constructor(private readonly source: AsyncIterable<T>) {}
-
-  reader(): AsyncIterableIterator<T> {
-    return new RecordedInputReader(this);
-  }
-
-  /** Pulls the next message from the source for `reader`, recording it. One pull at a time. */
-  pull(reader: RecordedInputReader<T>): Promise<IteratorResult<T>> {
-    this.iterator ??= this.source[Symbol.asyncIterator]();
-    const pulled = this.iterator.next().then(
-      (result): IteratorResult<T> => {
-        this.pulling = undefined;
-        if (result.done === true) {
-          this.ended = true;
-          return { done: true, value: undefined };
+function recordedInput<T>(source: AsyncIterable<T>): () => AsyncIterable<T> {
+  const seen: T[] = [];
+  let iterator: AsyncIterator<T> | undefined;
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let pulling: Promise<IteratorResult<T>> | undefined;
+  return () => {
+    let index = 0;
+    let closed = false;
+    const reader: AsyncIterableIterator<T> = {
+      next(): Promise<IteratorResult<T>> {
+        if (closed || (ended && index >= seen.length)) {
+          return Promise.resolve({ done: true, value: undefined });
         }
-        this.seen.push(result.value);
-        reader.index = this.seen.length;
-        return result;
+        if (index < seen.length) return Promise.resolve({ done: false, value: seen[index++] as T });
+        if (failure !== undefined) return Promise.reject(failure.error);
+        // Another reader is pulling the next message: wait for it, then look again.
+        if (pulling !== undefined) {
+          const again = () => reader.next();
+          return pulling.then(again, again);
+        }
+        iterator ??= source[Symbol.asyncIterator]();
+        pulling = iterator.next().then(
+          (result): IteratorResult<T> => {
+            pulling = undefined;
+            if (result.done === true) {
+              ended = true;
+              return { done: true, value: undefined };
+            }
+            index = seen.push(result.value);
+            return result;
+          },
+          (error: unknown) => {
+            pulling = undefined;
+            failure = { error };
+            throw error;
+          },
+        );
+        return pulling;
       },
-      (error: unknown) => {
-        this.pulling = undefined;
-        this.failure = { error };
-        throw error;
+      return(value?: unknown) {
+        closed = true;
+        return Promise.resolve({ done: true, value });
       },
-    );
-    this.pulling = pulled;
-    return pulled;
-  }
-}
-
-class RecordedInputReader<T> implements AsyncIterableIterator<T> {
-  index = 0;
-  private closed = false;
-
-  constructor(private readonly input: RecordedInput<T>) {}
-
-  next(): Promise<IteratorResult<T>> {
-    const { input } = this;
-    if (this.closed || (input.ended && this.index >= input.seen.length)) {
-      return Promise.resolve({ done: true, value: undefined });
-    }
-    if (this.index < input.seen.length) {
-      return Promise.resolve({ done: false, value: input.seen[this.index++] as T });
-    }
-    if (input.failure !== undefined) return Promise.reject(input.failure.error);
-    if (input.pulling === undefined) return input.pull(this);
-    // Another reader is pulling the next message: wait for it, then look again.
-    const again = () => this.next();
-    return input.pulling.then(again, again);
-  }
-
-  return(value?: unknown): Promise<IteratorResult<T>> {
-    this.closed = true;
-    return Promise.resolve({ done: true, value });
-  }
-
-  // As a generator does: end, and hand the error back (Connect's pipes forward errors here).
-  throw(error?: unknown): Promise<IteratorResult<T>> {
-    this.closed = true;
-    return Promise.reject(error);
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
-    return this;
-  }
+      // As a generator does: end, and hand the error back (Connect's pipes forward errors here).
+      throw(error?: unknown) {
+        closed = true;
+        return Promise.reject(error);
+      },
+      [Symbol.asyncIterator]: () => reader,
+    };
+    return reader;
+  };
 }
 
 function isUnauthenticated(error: unknown): boolean {
