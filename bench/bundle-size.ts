@@ -23,6 +23,8 @@ export interface BundleSize extends BundleSpec {
   minBytes: number;
   /** Minified, then gzipped at level 9. */
   gzipBytes: number;
+  /** The minified bytes each bundled file contributes, largest first (esbuild's metafile). */
+  files: { path: string; minBytes: number }[];
 }
 
 /** The main entry, `grpc-web-auth`. */
@@ -57,11 +59,24 @@ export async function measureBundle(spec: BundleSpec): Promise<BundleSize> {
     platform: "browser",
     external: spec.external,
     write: false,
+    metafile: true,
     logLevel: "silent",
   });
   const code = result.outputFiles[0]?.contents;
-  if (code === undefined) throw new Error(`esbuild wrote nothing for ${spec.entry}`);
-  return { ...spec, minBytes: code.byteLength, gzipBytes: gzipSync(code, { level: 9 }).byteLength };
+  const output = Object.values(result.metafile.outputs)[0];
+  if (code === undefined || output === undefined) {
+    throw new Error(`esbuild wrote nothing for ${spec.entry}`);
+  }
+  const files = Object.entries(output.inputs)
+    .map(([path, input]) => ({ path, minBytes: input.bytesInOutput }))
+    .filter((file) => file.minBytes > 0)
+    .sort((a, b) => b.minBytes - a.minBytes);
+  return {
+    ...spec,
+    minBytes: code.byteLength,
+    gzipBytes: gzipSync(code, { level: 9 }).byteLength,
+    files,
+  };
 }
 
 /** The main entry's size. */

@@ -2,7 +2,7 @@
 import { createClient } from "@connectrpc/connect";
 import type { DemoServer } from "../demo/server/server.js";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
-import { createAuthInterceptor, createTokenSource, type TokenSource } from "../src/index.js";
+import type { TokenSource } from "../src/index.js";
 import { DEMO_USER, fetchTokenDirectly, grpcWebClient, routerTransport } from "./backend.js";
 import {
   compareClients,
@@ -10,9 +10,10 @@ import {
   type OverheadOptions,
   staticBearer,
 } from "./compare-clients.js";
+import type { Library } from "./library.js";
 
 /** A token source holding a token good for an hour, already fetched. */
-async function warmStaticSource(): Promise<TokenSource> {
+async function warmStaticSource({ createTokenSource }: Library): Promise<TokenSource> {
   // As long as a real ES256 JWT, so the header costs what it would.
   const token = `eyJhbGciOiJFUzI1NiJ9.${"x".repeat(180)}.${"y".repeat(86)}`;
   const tokens = createTokenSource({
@@ -26,8 +27,12 @@ async function warmStaticSource(): Promise<TokenSource> {
  * Calls through Connect's in-memory router transport (no server-side auth), bare vs with
  * `createAuthInterceptor` and a cached token: the interceptor's own cost, with no network to hide it.
  */
-export async function measureMemoryOverhead(options: OverheadOptions): Promise<Overhead> {
-  const tokens = await warmStaticSource();
+export async function measureMemoryOverhead(
+  lib: Library,
+  options: OverheadOptions,
+): Promise<Overhead> {
+  const { createAuthInterceptor } = lib;
+  const tokens = await warmStaticSource(lib);
   const bare = createClient(DemoService, routerTransport([]));
   const auth = createClient(DemoService, routerTransport([createAuthInterceptor(tokens)]));
   return compareClients(bare, auth, options);
@@ -39,6 +44,7 @@ export async function measureMemoryOverhead(options: OverheadOptions): Promise<O
  * `createAuthInterceptor` with a warm token source from the same endpoint.
  */
 export async function measureHttpOverhead(
+  { createAuthInterceptor, createTokenSource }: Library,
   server: DemoServer,
   options: OverheadOptions,
 ): Promise<Overhead> {

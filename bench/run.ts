@@ -11,6 +11,7 @@ import { type BrowserResult, runBrowserBench } from "./browser.js";
 import { MAIN_ENTRY_BUDGET_BYTES, MAIN_ENTRY_GOAL_BYTES } from "./budget.js";
 import { type BundleSize, MAIN_ENTRY, measureAllBundles } from "./bundle-size.js";
 import { type Overhead, STREAM_MESSAGES } from "./compare-clients.js";
+import { loadPackage } from "./library.js";
 import type { Comparison } from "./measure.js";
 import { measureHttpOverhead, measureMemoryOverhead } from "./overhead.js";
 import {
@@ -59,18 +60,19 @@ async function main(): Promise<void> {
     return result;
   };
 
+  const lib = await loadPackage();
   const bundles = await section("bundle sizes", measureAllBundles);
-  const memory = await section("overhead in memory", () => measureMemoryOverhead(PLAN.memory));
+  const memory = await section("overhead in memory", () => measureMemoryOverhead(lib, PLAN.memory));
 
   let http: Overhead;
   let cold: StormResult;
   let revocation: StormResult;
   let server: DemoServer = await startBenchServer({ tokenTtlSeconds: 3_600 });
   try {
-    http = await section("overhead over HTTP", () => measureHttpOverhead(server, PLAN.http));
-    cold = await section("cold storm", () => runColdStorm(server, PLAN.stormCalls));
+    http = await section("overhead over HTTP", () => measureHttpOverhead(lib, server, PLAN.http));
+    cold = await section("cold storm", () => runColdStorm(lib, server, PLAN.stormCalls));
     revocation = await section("revocation storm", () =>
-      runRevocationStorm(server, PLAN.stormCalls),
+      runRevocationStorm(lib, server, PLAN.stormCalls),
     );
   } finally {
     await server.close();
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
   let steady: SteadyResult;
   server = await startBenchServer({ tokenTtlSeconds: PLAN.steady.tokenTtlSeconds });
   try {
-    steady = await section("steady state", () => runSteadyState(server, PLAN.steady));
+    steady = await section("steady state", () => runSteadyState(lib, server, PLAN.steady));
   } finally {
     await server.close();
   }
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
     `HTTP "bare" sets a token fetched beforehand with a one-line interceptor (the server requires one).`,
     `Storm latency: from the moment all calls are started to each answer. "Warm storm": the same number of concurrent calls with a valid cached token, so the difference is the wait for the token (or the refresh and replay); most of either is ${count(PLAN.stormCalls)} HTTP calls queueing in one process. "One warm call": warm calls made one at a time.`,
     steadyNote(steady),
+    `Main entry by source file, minified bytes (gzip compresses the whole, not each file): ${mainEntryFiles(bundles)}.`,
     `Bundles: esbuild --bundle --minify --format=esm (browser platform), gzip level 9, with what the app already has left out: ${externals} (wonka is a dependency of @urql/core, so every urql app has it). ky alone: what the main entry adds when the app has no ky yet. CI guard budget for the main entry: MAIN_ENTRY_BUDGET_BYTES = ${count(MAIN_ENTRY_BUDGET_BYTES)} B (bench/budget.ts).`,
   ];
 
@@ -149,6 +152,7 @@ async function main(): Promise<void> {
         external: b.external,
         minBytes: b.minBytes,
         gzipBytes: b.gzipBytes,
+        files: b.name === MAIN_ENTRY.name ? b.files : undefined,
       })),
     },
     browser: browserJson(browser),
@@ -250,6 +254,16 @@ function steadyNote(steady: SteadyResult): string {
     `at half the lifetime): every ${ms(steady.refreshAfterMs)} plus a fetch. Expected: 1 + ${round(steady.durationMs / 1000, 1)} s / ` +
     `${ms(steady.refreshAfterMs)} ≈ ${steady.expectedTokenRequests} token requests (a little fewer, as each refresh also waits for its fetch).`
   );
+}
+
+function mainEntryFiles(bundles: readonly BundleSize[]): string {
+  const main = bundles.find((b) => b.name === MAIN_ENTRY.name);
+  if (main === undefined) return "not measured";
+  return main.files
+    .map(
+      (f) => `${f.path} ${count(f.minBytes)} (${Math.round((100 * f.minBytes) / main.minBytes)}%)`,
+    )
+    .join(", ");
 }
 
 function bundleRows(bundles: readonly BundleSize[]): Row[] {

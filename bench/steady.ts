@@ -1,8 +1,8 @@
 /** Calls for a while with short-lived tokens: refreshes must come before the server refuses. */
 import type { DemoServer } from "../demo/server/server.js";
-import { createAuthInterceptor, createTokenSource } from "../src/index.js";
 import { DEMO_USER, grpcWebClient } from "./backend.js";
 import { STREAM_MESSAGES } from "./compare-clients.js";
+import type { Library } from "./library.js";
 import { drain, median } from "./measure.js";
 
 /** Options for {@link runSteadyState}. */
@@ -38,6 +38,7 @@ export interface SteadyResult {
  * token source, while the server issues tokens of `tokenTtlSeconds` (set on `server` beforehand).
  */
 export async function runSteadyState(
+  { createAuthInterceptor, createTokenSource }: Library,
   server: DemoServer,
   options: SteadyOptions,
 ): Promise<SteadyResult> {

@@ -1,8 +1,8 @@
 /** Many concurrent calls at once with no token yet, or right after every token was revoked. */
 import type { DemoServer } from "../demo/server/server.js";
-import { createAuthInterceptor, createTokenSource } from "../src/index.js";
 import { DEMO_USER, grpcWebClient } from "./backend.js";
 import type { DemoClient } from "./compare-clients.js";
+import type { Library } from "./library.js";
 import { percentile } from "./measure.js";
 
 /** Latency of a set of calls, in milliseconds. */
@@ -67,7 +67,7 @@ async function oneByOne(client: DemoClient, calls: number): Promise<Latency> {
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
-function auth(server: DemoServer) {
+function auth({ createAuthInterceptor, createTokenSource }: Library, server: DemoServer) {
   const tokens = createTokenSource({ endpoint: server.tokenUrl, credentials: DEMO_USER });
   let replays = 0;
   const client = grpcWebClient(server, [
@@ -81,8 +81,12 @@ function auth(server: DemoServer) {
  * one token request, no failures. Then the same storm again, warm, and warm calls one at a time,
  * for the latency to compare.
  */
-export async function runColdStorm(server: DemoServer, calls: number): Promise<StormResult> {
-  const { client, replays } = auth(server);
+export async function runColdStorm(
+  lib: Library,
+  server: DemoServer,
+  calls: number,
+): Promise<StormResult> {
+  const { client, replays } = auth(lib, server);
   const before = server.stats();
   const cold = await storm(client, calls);
   const after = server.stats();
@@ -106,8 +110,12 @@ export async function runColdStorm(server: DemoServer, calls: number): Promise<S
  * `calls` concurrent calls. Each is answered Unauthenticated and must be replayed once, after one
  * token request shared by all of them; none may fail.
  */
-export async function runRevocationStorm(server: DemoServer, calls: number): Promise<StormResult> {
-  const { client, replays } = auth(server);
+export async function runRevocationStorm(
+  lib: Library,
+  server: DemoServer,
+  calls: number,
+): Promise<StormResult> {
+  const { client, replays } = auth(lib, server);
   const warm = await storm(client, calls);
   const singleCallLatency = await oneByOne(client, SINGLE_CALLS);
   server.revokeAll();

@@ -9,6 +9,7 @@ import { measureMainEntry } from "../bench/bundle-size.js";
 import { measureMemoryOverhead } from "../bench/overhead.js";
 import { runColdStorm, runRevocationStorm } from "../bench/storms.js";
 import type { DemoServer } from "../demo/server/server.js";
+import * as lib from "../src/index.js";
 
 /** Concurrent calls per storm: a fifth of the bench's, enough to show a stampede. */
 const STORM_CALLS = 200;
@@ -31,7 +32,7 @@ describe("bench guards", () => {
   });
 
   it("makes one token request for a cold storm of 200 concurrent calls, and fails none", async () => {
-    const storm = await runColdStorm(server, STORM_CALLS);
+    const storm = await runColdStorm(lib, server, STORM_CALLS);
     expect(storm.tokenRequests).toBe(1);
     expect(storm.failed).toBe(0);
     expect(storm.warmFailed).toBe(0);
@@ -39,7 +40,7 @@ describe("bench guards", () => {
   });
 
   it("replays each of 200 concurrent calls once after a revocation, with one token request", async () => {
-    const storm = await runRevocationStorm(server, STORM_CALLS);
+    const storm = await runRevocationStorm(lib, server, STORM_CALLS);
     expect(storm.tokenRequests).toBe(1);
     expect(storm.replays).toBe(STORM_CALLS);
     expect(storm.unauthenticated).toBe(STORM_CALLS);
@@ -48,7 +49,7 @@ describe("bench guards", () => {
   });
 
   it("costs less than half a bare in-memory call, unary and streaming", async () => {
-    const overhead = await measureMemoryOverhead({
+    const overhead = await measureMemoryOverhead(lib, {
       rounds: 100,
       unaryCallsPerRound: 4,
       streamCallsPerRound: 2,
