@@ -1,8 +1,24 @@
+import {
+  TokenFetchCode,
+  type TokenFetchError,
+  type TokenFetchErrorCode,
+} from "./token-fetch-error.js";
+
 /** A token as tabs share it: the token and when it expires on this machine's clock. */
 export interface SharedToken {
   token: string;
   /** ms since the epoch; undefined for a token with no known expiry. */
   expiresAt: number | undefined;
+}
+
+/**
+ * A failed fetch as tabs share it: what a `TokenFetchError` says, without its cause or body
+ * excerpt (neither leaves the tab that fetched).
+ */
+export interface SharedFailure {
+  code: TokenFetchErrorCode;
+  status: number | null;
+  message: string;
 }
 
 /** What the token source hears from the other tabs. */
@@ -15,6 +31,8 @@ export interface TabListener {
   onCleared(token: string | undefined): void;
   /** Another tab asks for the current token: answer with it if it is fresh. */
   onQuery(): SharedToken | undefined;
+  /** Another tab's fetch, made while holding the lock, failed. */
+  onFailed(failure: SharedFailure): void;
 }
 
 /** The cross-tab link of one token source. */
@@ -35,6 +53,11 @@ export interface TabLink {
   announceToken(shared: SharedToken): void;
   announceRejected(token: string): void;
   announceCleared(token: string | undefined): void;
+  /**
+   * Tells the tabs waiting for the lock that this tab's fetch failed. A fetch abandoned here
+   * (Canceled) is this tab's business and is not told.
+   */
+  announceFailed(error: TokenFetchError): void;
 }
 
 /** What `exclusive` returns when the wait was cancelled before the lock was granted. */
@@ -50,7 +73,8 @@ type Message =
   | { v: 1; type: "token"; token: string; expiresAt: number | null }
   | { v: 1; type: "rejected"; token: string }
   | { v: 1; type: "cleared"; token: string | null }
-  | { v: 1; type: "query" };
+  | { v: 1; type: "query" }
+  | ({ v: 1; type: "failed" } & SharedFailure);
 
 /** The browser's Web Locks and BroadcastChannel, or undefined where either is missing. */
 export function browserTabApis(): TabApis | undefined {
@@ -90,6 +114,9 @@ export function createTabLink(channel: string, apis: TabApis, listener: TabListe
         if (shared !== undefined) post(tokenMessage(shared));
         break;
       }
+      case "failed":
+        listener.onFailed(message);
+        break;
     }
   };
 
@@ -129,6 +156,11 @@ export function createTabLink(channel: string, apis: TabApis, listener: TabListe
     announceToken: (shared) => post(tokenMessage(shared)),
     announceRejected: (token) => post({ v: 1, type: "rejected", token }),
     announceCleared: (token) => post({ v: 1, type: "cleared", token: token ?? null }),
+    announceFailed({ code, status, message }) {
+      if (code !== TokenFetchCode.Canceled) {
+        post({ v: 1, type: "failed", code, status: status ?? null, message });
+      }
+    },
   };
 }
 
@@ -161,6 +193,21 @@ function parse(data: unknown): Message | undefined {
     }
     case "query":
       return { v: 1, type: "query" };
+    case "failed": {
+      // Canceled (1) is never sent; a cut message keeps a stray essay off the callers' errors.
+      const { code, status, message: text } = message;
+      return (code === 13 || code === 14 || code === 16) &&
+        (status === null || Number.isInteger(status)) &&
+        typeof text === "string"
+        ? {
+            v: 1,
+            type: "failed",
+            code,
+            status: status as number | null,
+            message: text.slice(0, 300),
+          }
+        : undefined;
+    }
     default:
       return undefined;
   }

@@ -4,6 +4,7 @@ import {
   browserTabApis,
   createTabLink,
   NOT_RUN,
+  type SharedFailure,
   type SharedToken,
   type TabApis,
   type TabLink,
@@ -133,6 +134,11 @@ interface Flight {
   promise: Promise<Entry>;
   /** Set while waiting for another tab's lock: a token shared meanwhile ends the wait. */
   stopWaiting?: (() => void) | undefined;
+  /**
+   * Another tab's fetch failed while this flight waited for the lock: the flight fails too. Only
+   * read before this tab's own fetch starts; a failure heard after that is not this flight's.
+   */
+  sharedFailure?: TokenFetchError | undefined;
 }
 
 /**
@@ -237,7 +243,21 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
             entry !== undefined && isFresh(entry)
               ? { token: entry.token, expiresAt: expiresAt(entry) }
               : undefined,
+          onFailed: failedElsewhere,
         });
+
+  /**
+   * Another tab fetched while this one waited for the lock, and failed: this tab's waiting
+   * callers get that answer instead of trying the same endpoint again one tab after another.
+   */
+  function failedElsewhere({ code, status, message }: SharedFailure): void {
+    if (flight === undefined) return;
+    flight.sharedFailure ??= new TokenFetchError(`${message} (fetched by another tab)`, {
+      code,
+      status: status ?? undefined,
+    });
+    flight.stopWaiting?.();
+  }
 
   /** Fetches a token with this source's own grant, bounded by timeoutMs. */
   async function fetchOwn(signal: AbortSignal): Promise<Entry> {
@@ -288,9 +308,18 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         async () => {
           self.stopWaiting = undefined;
           if (sharedMeanwhile()) return undefined;
+          if (self.sharedFailure !== undefined) throw self.sharedFailure;
           await link.ask(ASK_TABS_MS);
           if (sharedMeanwhile()) return undefined;
-          const next = await fetchOwn(signal);
+          if (self.sharedFailure !== undefined) throw self.sharedFailure;
+          let next: Entry;
+          try {
+            next = await fetchOwn(signal);
+          } catch (error) {
+            // Told before the lock is released, so the tabs in line fail with it, not fetch again.
+            link.announceFailed(toTokenFetchError(error, signal));
+            throw error;
+          }
           // Published before the lock is released, so the next tab in line finds it.
           link.announceToken({ token: next.token, expiresAt: expiresAt(next) });
           return next;
@@ -301,7 +330,9 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       if (signal.aborted) throw signal.reason;
       if (result !== NOT_RUN && result !== undefined) return result;
       // Another tab's token ended the wait; should it be gone already, fetch after all.
-      return sharedMeanwhile() ? undefined : await fetchOwn(signal);
+      if (sharedMeanwhile()) return undefined;
+      if (self.sharedFailure !== undefined) throw self.sharedFailure;
+      return await fetchOwn(signal);
     } finally {
       self.stopWaiting = undefined;
       signal.removeEventListener("abort", stopWaiting);

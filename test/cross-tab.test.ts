@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   createTokenSource,
   type TokenEvent,
+  TokenFetchCode,
+  TokenFetchError,
   type TokenSource,
   type TokenSourceOptions,
 } from "../src/index.js";
@@ -37,7 +39,15 @@ interface Tabs {
   hold(): () => void;
 }
 
-function makeTabs(options: { lifetimeMs?: number; fetchDelayMs?: number; channel?: string } = {}) {
+function makeTabs(
+  options: {
+    lifetimeMs?: number;
+    fetchDelayMs?: number;
+    channel?: string;
+    /** Makes a fetch fail with the error this returns (undefined: it succeeds). */
+    failure?: () => Error | undefined;
+  } = {},
+) {
   const world = createFakeLockWorld();
   const channel = options.channel ?? randomUUID();
   let fetches = 0;
@@ -55,6 +65,8 @@ function makeTabs(options: { lifetimeMs?: number; fetchDelayMs?: number; channel
           const n = fetches;
           await sleep(options.fetchDelayMs ?? 30);
           if (gate) await gate;
+          const failure = options.failure?.();
+          if (failure !== undefined) throw failure;
           const token = `token-${n}`;
           return options.lifetimeMs === undefined
             ? token
@@ -203,12 +215,68 @@ describe("crossTab: one token for all tabs", () => {
       { v: 1, type: "token", token: "t", expiresAt: "soon" },
       { v: 2, type: "cleared" },
       { v: 1, type: "token", token: "bad token with spaces", expiresAt: null },
+      { v: 1, type: "failed", code: 1, status: null, message: "a cancel is not shared" },
+      { v: 1, type: "failed", code: 14, status: "503", message: "status is not a number" },
+      { v: 1, type: "failed", code: 99, status: null, message: "no such code" },
+      { v: 1, type: "failed", code: 14, status: null },
     ]) {
       intruder.postMessage(junk);
     }
     await sleep(20);
     expect(a.peek()).toBeUndefined();
     expect(await a.getToken()).toBe("token-1");
+  });
+
+  it("fails the tabs waiting for the lock with a failed fetch's error instead of fetching in turn", async () => {
+    let down = true;
+    const tabs = makeTabs({
+      failure: () =>
+        down
+          ? new TokenFetchError("the token endpoint answered 503 Service Unavailable", {
+              code: TokenFetchCode.Unavailable,
+              status: 503,
+              bodyExcerpt: "upstream alice:wonderland down",
+            })
+          : undefined,
+    });
+    const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
+    const outcomes = await Promise.all(sources.map((s) => s.getToken().catch((e: unknown) => e)));
+
+    expect(tabs.fetches()).toBe(1);
+    for (const outcome of outcomes) {
+      expect(outcome).toBeInstanceOf(TokenFetchError);
+      expect(outcome).toMatchObject({ code: TokenFetchCode.Unavailable, status: 503 });
+    }
+    const relayed = outcomes.filter((e) => (e as Error).message.includes("another tab"));
+    expect(relayed).toHaveLength(3);
+    // What crosses the channel is the code, the status and the message: no body, no cause.
+    for (const error of relayed as TokenFetchError[]) {
+      expect(error.bodyExcerpt).toBeUndefined();
+      expect(error.cause).toBeUndefined();
+    }
+    // Each tab that was waiting heard of the failure through its own "error" event.
+    for (const log of tabs.events.values()) {
+      expect(log.filter((e) => e.type === "error")).toHaveLength(1);
+    }
+
+    // A failure is an answer for the callers waiting on it, not a verdict: the next call fetches.
+    down = false;
+    const [b] = sources.slice(1) as [TokenSource];
+    expect(await b.getToken()).toBe("token-2");
+    expect(tabs.fetches()).toBe(2);
+  });
+
+  it("does not fail a tab whose own fetch is under way with another tab's failure", async () => {
+    const channel = randomUUID();
+    const tabs = makeTabs({ channel, fetchDelayMs: 60 });
+    const a = tabs.open("a");
+    // a holds the lock and is fetching when another tab's failure arrives on the channel.
+    const pending = a.getToken();
+    await sleep(20 + 40); // past the ask that precedes a's fetch
+    const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
+    intruder.postMessage({ v: 1, type: "failed", code: 14, status: 503, message: "elsewhere" });
+    expect(await pending).toBe("token-1");
+    expect(tabs.fetches()).toBe(1);
   });
 
   it("works per tab where Web Locks or BroadcastChannel are missing", async () => {

@@ -121,3 +121,26 @@ test("two channels on one origin do not share", async ({ context, backend }) => 
   expect(await fetchedAcross(one)).toBe(1);
   expect(await fetchedAcross(two)).toBe(1);
 });
+
+test("a token endpoint that is down is tried once for all the tabs, which all fail with Unavailable", async ({
+  context,
+  backend,
+}) => {
+  const tabs = await openTabs(context);
+  await backend.tokenFault({ status: 503 });
+
+  const results = await Promise.all(tabs.map(whoAmI));
+
+  for (const result of results) {
+    expect(result).toMatchObject({
+      ok: false,
+      error: { code: "Unavailable", tokenFetch: { status: 503 } },
+    });
+  }
+  // One fetch (the first try and ky's two retries) for four tabs, not one per tab in turn.
+  expect(await backend.stats()).toMatchObject({ tokenRequests: 3, tokensIssued: 0 });
+
+  await backend.reset();
+  (await Promise.all(tabs.map(whoAmI))).map(ok);
+  expect(await backend.stats()).toMatchObject({ tokenRequests: 1 });
+});
