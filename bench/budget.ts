@@ -8,7 +8,7 @@ export const MAIN_ENTRY_GOAL_BYTES = 2_000;
 
 /**
  * What `npm test` enforces (test/bench-guards.test.ts): the main entry must not grow past this.
- * A regression guard, not the goal: set a little above the size measured on 2026-11-24 (6,688 B,
+ * A regression guard, not the goal: set a little above the size measured on 2026-11-24 (6,915 B,
  * with cross-tab sharing, the hostile-endpoint defences and the interceptor's fast path), so the
  * guard catches growth from there; lower it toward {@link MAIN_ENTRY_GOAL_BYTES} as it shrinks.
  */
