@@ -1,24 +1,14 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import {
-  type ClientReadableStream,
-  GrpcWebClientBase,
-  type Metadata,
-  type RpcError,
-  type Status,
-} from "grpc-web";
+import { GrpcWebClientBase, type Metadata, type RpcError } from "grpc-web";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { demoMethods } from "../demo/shared/grpc-web-methods.js";
-import {
-  DemoService,
-  type Tick,
-  TicksRequestSchema,
-  WhoAmIRequestSchema,
-} from "../gen/demo/v1/demo_pb.js";
+import { DemoService, TicksRequestSchema, WhoAmIRequestSchema } from "../gen/demo/v1/demo_pb.js";
 import { createGrpcWebInterceptors } from "../src/grpc-web.js";
 import { createAuthInterceptor, createTokenSource, type ReplayEvent } from "../src/index.js";
 import { type Authority, createAuthority } from "./helpers/authority.js";
 import { type EdgeRejection, startBackend } from "./helpers/backend.js";
+import { drain, grpcWebTicks, grpcWebWhoAmI, terminals } from "./helpers/grpc-web-calls.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "./helpers/token-endpoint.js";
 import { useXmlHttpRequest } from "./helpers/xhr.js";
 
@@ -67,57 +57,15 @@ async function startWorld(options: { edge?: EdgeRejection; timeoutMs?: number } 
 }
 
 function whoAmI(w: World, metadata: Metadata = {}) {
-  return w.client.unaryCall(
-    `${w.url}/demo.v1.DemoService/WhoAmI`,
-    create(WhoAmIRequestSchema),
-    metadata,
-    demoMethods.whoAmI,
-  );
+  return grpcWebWhoAmI(w.client, w.url, metadata);
 }
 
 function startTicks(
   w: World,
   request: { count?: number; failAfter?: number; intervalMs?: number },
 ) {
-  return w.client.serverStreaming(
-    `${w.url}/demo.v1.DemoService/Ticks`,
-    create(TicksRequestSchema, request),
-    {},
-    demoMethods.ticks,
-  );
+  return grpcWebTicks(w.client, w.url, request);
 }
-
-interface StreamOutcome {
-  ticks: number[];
-  events: string[];
-  error?: RpcError;
-}
-
-/** Collects a stream's events until its terminal event (plus a beat for stragglers). */
-function drain(stream: ClientReadableStream<Tick>): Promise<StreamOutcome> {
-  return new Promise((resolve) => {
-    const outcome: StreamOutcome = { ticks: [], events: [] };
-    const finish = () => setTimeout(() => resolve(outcome), 50);
-    stream.on("data", (tick) => {
-      outcome.ticks.push(tick.n);
-      outcome.events.push("data");
-    });
-    stream.on("metadata", () => outcome.events.push("metadata"));
-    stream.on("status", (status: Status) => outcome.events.push(`status:${status.code}`));
-    stream.on("error", (error) => {
-      outcome.error = error;
-      outcome.events.push(`error:${error.code}`);
-      finish();
-    });
-    stream.on("end", () => {
-      outcome.events.push("end");
-      finish();
-    });
-  });
-}
-
-const terminals = (o: StreamOutcome) =>
-  o.events.filter((e) => e === "end" || e.startsWith("error"));
 
 describe("createGrpcWebInterceptors with the real grpc-web runtime", () => {
   it("sends the token on unaryCall and makes one token request for 20 concurrent calls", async () => {

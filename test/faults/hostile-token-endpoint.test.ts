@@ -1,7 +1,9 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { RpcError } from "grpc-web";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { TokenFetchError } from "../../src/index.js";
 import { collectTicks, type FaultWorld, settle, startFaultWorld } from "../helpers/fault-world.js";
+import { drain, grpcWebTicks, grpcWebWhoAmI, terminals } from "../helpers/grpc-web-calls.js";
 import {
   answer200,
   answerAfter,
@@ -19,9 +21,12 @@ import { makeJwt } from "../helpers/jwt.js";
 import { findLeaks, type ProcessWatch, watchProcess } from "../helpers/leak-watch.js";
 import { startTcpGate } from "../helpers/tcp-gate.js";
 import { type Behaviour, TEST_USER } from "../helpers/token-endpoint.js";
+import { useXmlHttpRequest } from "../helpers/xhr.js";
 
-// The exhaustive hostile-endpoint matrix. Every row is checked for the same invariants, both
-// through tokens.getToken() and through real Connect calls: the code from the README's error
+useXmlHttpRequest();
+
+// The exhaustive hostile-endpoint matrix. Every row is checked for the same invariants through
+// tokens.getToken(), through real Connect calls and through Google's grpc-web runtime: the code from the README's error
 // table, a bounded time to settle, the number of requests, an "error" event, no secret in any
 // error, event or console line, no unhandled rejection, and a next call that succeeds once the
 // endpoint behaves again.
@@ -418,6 +423,38 @@ describe.each(failureRows)("a token endpoint that $does", (row) => {
     expect(w.authority.minted).toHaveLength(1);
     expect(w.authority.unauthenticated).toBe(0);
     expectNoLeaks(w, fault, errors);
+  });
+  it(`fails grpc-web unary and streaming calls with code ${row.code}, one end each, leaks nothing, and recovers`, async () => {
+    const { w, fault } = await breakEndpoint(row);
+    const url = w.backend.url;
+
+    const started = performance.now();
+    const [unary, stream] = await Promise.all([
+      grpcWebWhoAmI(w.grpcWeb, url).then(
+        () => undefined,
+        (error: RpcError) => error,
+      ),
+      drain(grpcWebTicks(w.grpcWeb, url, { count: 2 })),
+    ]);
+    const ms = performance.now() - started;
+
+    expect(unary?.code).toBe(row.code);
+    expect(stream.error?.code).toBe(row.code);
+    expect(stream.ticks).toEqual([]);
+    expect(terminals(stream)).toEqual([`error:${row.code}`]);
+    // drain() waits a beat after the terminal event for stragglers.
+    expectSettledInTime(ms - 50, row);
+    expectRequests(w, row);
+    await fault.afterSettle?.();
+    expectOneErrorEvent(w, row);
+    expect(w.authority.seen).toEqual([]);
+    expect(w.replays).toEqual([]);
+
+    await recover(w, fault);
+    expect((await grpcWebWhoAmI(w.grpcWeb, url)).subject).toBe("alice");
+    expect((await drain(grpcWebTicks(w.grpcWeb, url, { count: 2 }))).ticks).toEqual([1, 2]);
+    expect(w.authority.minted).toHaveLength(1);
+    expectNoLeaks(w, fault, [unary, stream.error]);
   });
 });
 

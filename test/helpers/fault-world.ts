@@ -1,5 +1,7 @@
 import { type Client, createClient } from "@connectrpc/connect";
+import { GrpcWebClientBase } from "grpc-web";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import {
   createAuthInterceptor,
   createTokenSource,
@@ -24,6 +26,11 @@ export interface FaultWorld {
   replays: ReplayEvent[];
   /** A DemoService client over the in-memory router transport. */
   client: Client<typeof DemoService>;
+  /**
+   * A client of Google's grpc-web runtime with the same token source, for `backend.url` (the test
+   * file installs an XMLHttpRequest: see useXmlHttpRequest).
+   */
+  grpcWeb: GrpcWebClientBase;
   close(): Promise<void>;
 }
 
@@ -55,6 +62,10 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
   const replays: ReplayEvent[] = [];
   const interceptor = createAuthInterceptor(tokens, { onReplay: (event) => replays.push(event) });
   const client = createClient(DemoService, backend.transport("router", [interceptor]));
+  const grpcWeb = new GrpcWebClientBase({
+    format: "binary",
+    ...createGrpcWebInterceptors(tokens, { onReplay: (event) => replays.push(event) }),
+  });
   return {
     authority,
     endpoint,
@@ -63,6 +74,7 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
     events,
     replays,
     client,
+    grpcWeb,
     async close() {
       tokens.clear();
       await endpoint.close();
