@@ -366,6 +366,19 @@ function expectNoLeaks(w: FaultWorld, fault: Fault, values: unknown[]) {
   expect(findLeaks([...values, ...w.events, ...watch.consoleCalls()], secrets)).toEqual([]);
 }
 
+/**
+ * Calls that needed a token failed in `ms` on one failed fetch: in time, with the row's requests
+ * and one "error" event, and no call went out without a token or was replayed.
+ */
+async function expectCallsFailedOnOneFetch(w: FaultWorld, row: FaultRow, fault: Fault, ms: number) {
+  expectSettledInTime(ms, row);
+  expectRequests(w, row);
+  await fault.afterSettle?.();
+  expectOneErrorEvent(w, row);
+  expect(w.authority.seen).toEqual([]);
+  expect(w.replays).toEqual([]);
+}
+
 async function recover(w: FaultWorld, fault: Fault) {
   w.endpoint.behave(undefined);
   await fault.recover?.();
@@ -409,13 +422,7 @@ describe.each(failureRows)("a token endpoint that $does", (row) => {
       // Both calls waited on the same fetch.
       expect(cause).toBe((errors[0] as ConnectError).cause);
     }
-    expectSettledInTime(ms, row);
-    // One fetch served both calls, however it failed; no call went out without a token.
-    expectRequests(w, row);
-    await fault.afterSettle?.();
-    expectOneErrorEvent(w, row);
-    expect(w.authority.seen).toEqual([]);
-    expect(w.replays).toEqual([]);
+    await expectCallsFailedOnOneFetch(w, row, fault, ms);
 
     await recover(w, fault);
     expect((await w.client.whoAmI({})).subject).toBe("alice");
@@ -424,6 +431,7 @@ describe.each(failureRows)("a token endpoint that $does", (row) => {
     expect(w.authority.unauthenticated).toBe(0);
     expectNoLeaks(w, fault, errors);
   });
+
   it(`fails grpc-web unary and streaming calls with code ${row.code}, one end each, leaks nothing, and recovers`, async () => {
     const { w, fault } = await breakEndpoint(row);
     const url = w.backend.url;
@@ -443,12 +451,7 @@ describe.each(failureRows)("a token endpoint that $does", (row) => {
     expect(stream.ticks).toEqual([]);
     expect(terminals(stream)).toEqual([`error:${row.code}`]);
     // drain() waits a beat after the terminal event for stragglers.
-    expectSettledInTime(ms - 50, row);
-    expectRequests(w, row);
-    await fault.afterSettle?.();
-    expectOneErrorEvent(w, row);
-    expect(w.authority.seen).toEqual([]);
-    expect(w.replays).toEqual([]);
+    await expectCallsFailedOnOneFetch(w, row, fault, ms - 50);
 
     await recover(w, fault);
     expect((await grpcWebWhoAmI(w.grpcWeb, url)).subject).toBe("alice");
