@@ -11,6 +11,7 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { type DemoServer, type DemoServerOptions, startDemoServer } from "../demo/server/server.js";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import type { DemoClient } from "./compare-clients.js";
+import type { Library } from "./library.js";
 
 /** A demo user (demo/server/credentials.ts). */
 export const DEMO_USER = { username: "alice", password: "wonderland" };
@@ -29,6 +30,22 @@ export function startBenchServer(options: DemoServerOptions = {}): Promise<DemoS
 /** A DemoService client over gRPC-Web to `server`, through `interceptors`. */
 export function grpcWebClient(server: DemoServer, interceptors: Interceptor[]): DemoClient {
   return createClient(DemoService, createGrpcWebTransport({ baseUrl: server.url, interceptors }));
+}
+
+/**
+ * A token source for `server`'s endpoint and a gRPC-Web client through `createAuthInterceptor` on
+ * it, with a count of the replays the interceptor announced.
+ */
+export function authenticatedClient(
+  { createAuthInterceptor, createTokenSource }: Library,
+  server: DemoServer,
+) {
+  const tokens = createTokenSource({ endpoint: server.tokenUrl, credentials: DEMO_USER });
+  let replays = 0;
+  const client = grpcWebClient(server, [
+    createAuthInterceptor(tokens, { onReplay: () => replays++ }),
+  ]);
+  return { tokens, client, replays: () => replays };
 }
 
 /** Fetches a token from the demo server's endpoint with plain fetch, outside the library. */

@@ -1,6 +1,6 @@
 /** Calls for a while with short-lived tokens: refreshes must come before the server refuses. */
 import type { DemoServer } from "../demo/server/server.js";
-import { DEMO_USER, grpcWebClient } from "./backend.js";
+import { authenticatedClient } from "./backend.js";
 import { STREAM_MESSAGES } from "./compare-clients.js";
 import type { Library } from "./library.js";
 import { drain, median } from "./measure.js";
@@ -38,21 +38,17 @@ export interface SteadyResult {
  * token source, while the server issues tokens of `tokenTtlSeconds` (set on `server` beforehand).
  */
 export async function runSteadyState(
-  { createAuthInterceptor, createTokenSource }: Library,
+  lib: Library,
   server: DemoServer,
   options: SteadyOptions,
 ): Promise<SteadyResult> {
-  const tokens = createTokenSource({ endpoint: server.tokenUrl, credentials: DEMO_USER });
+  const { tokens, client, replays } = authenticatedClient(lib, server);
   const lifetimes: number[] = [];
   tokens.subscribe((event) => {
     if (event.type === "token" && event.expiresAt !== undefined) {
       lifetimes.push(event.expiresAt - Date.now());
     }
   });
-  let replays = 0;
-  const client = grpcWebClient(server, [
-    createAuthInterceptor(tokens, { onReplay: () => replays++ }),
-  ]);
 
   const before = server.stats();
   const start = performance.now();
@@ -81,7 +77,7 @@ export async function runSteadyState(
     tokenTtlSeconds: server.issuer.ttlSeconds(),
     calls,
     failed,
-    replays,
+    replays: replays(),
     unauthenticated: after.unauthenticated - before.unauthenticated,
     tokenRequests: after.tokenRequests - before.tokenRequests,
     announcedLifetimeMs,

@@ -1,6 +1,6 @@
 /** Many concurrent calls at once with no token yet, or right after every token was revoked. */
 import type { DemoServer } from "../demo/server/server.js";
-import { DEMO_USER, grpcWebClient } from "./backend.js";
+import { authenticatedClient } from "./backend.js";
 import type { DemoClient } from "./compare-clients.js";
 import type { Library } from "./library.js";
 import { percentile } from "./measure.js";
@@ -67,15 +67,6 @@ async function oneByOne(client: DemoClient, calls: number): Promise<Latency> {
   return { p50: percentile(times, 50), p99: percentile(times, 99) };
 }
 
-function auth({ createAuthInterceptor, createTokenSource }: Library, server: DemoServer) {
-  const tokens = createTokenSource({ endpoint: server.tokenUrl, credentials: DEMO_USER });
-  let replays = 0;
-  const client = grpcWebClient(server, [
-    createAuthInterceptor(tokens, { onReplay: () => replays++ }),
-  ]);
-  return { client, replays: () => replays };
-}
-
 /**
  * Cold storm: `calls` concurrent calls through a token source that has no token yet. Expected:
  * one token request, no failures. Then the same storm again, warm, and warm calls one at a time,
@@ -86,7 +77,7 @@ export async function runColdStorm(
   server: DemoServer,
   calls: number,
 ): Promise<StormResult> {
-  const { client, replays } = auth(lib, server);
+  const { client, replays } = authenticatedClient(lib, server);
   const before = server.stats();
   const cold = await storm(client, calls);
   const after = server.stats();
@@ -115,7 +106,7 @@ export async function runRevocationStorm(
   server: DemoServer,
   calls: number,
 ): Promise<StormResult> {
-  const { client, replays } = auth(lib, server);
+  const { client, replays } = authenticatedClient(lib, server);
   const warm = await storm(client, calls);
   const singleCallLatency = await oneByOne(client, SINGLE_CALLS);
   server.revokeAll();

@@ -1,6 +1,6 @@
 import { getEventListeners } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TokenFetchError } from "../../src/index.js";
 import {
   collectTicks,
@@ -10,7 +10,7 @@ import {
   startFaultWorld,
 } from "../helpers/fault-world.js";
 import { answerAfter, mintFrom } from "../helpers/hostile-endpoint.js";
-import { findLeaks, type ProcessWatch, watchProcess } from "../helpers/leak-watch.js";
+import { findLeaks, useQuietProcess } from "../helpers/leak-watch.js";
 import { TEST_USER } from "../helpers/token-endpoint.js";
 
 // A caller that stops waiting, a deadline that passes, a logout in the middle: the call in
@@ -20,22 +20,11 @@ import { TEST_USER } from "../helpers/token-endpoint.js";
 /** Generous: these calls settle in milliseconds; a call stuck until the fetch ends takes longer. */
 const PROMPTLY_MS = 1_500;
 const SLOW_FETCH_MS = 2_500;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-let watch: ProcessWatch;
 const worlds: FaultWorld[] = [];
-beforeAll(() => {
-  watch = watchProcess();
-});
-afterEach(async () => {
+const watch = useQuietProcess(async () => {
   for (const w of worlds.splice(0)) await w.close();
-  await sleep(20);
-  expect(watch.unhandledRejections).toEqual([]);
-  expect(watch.uncaughtExceptions).toEqual([]);
-  expect(watch.consoleCalls()).toEqual([]);
-  watch.reset();
 });
-afterAll(() => watch.stop());
 
 async function world(options: FaultWorldOptions = {}): Promise<FaultWorld> {
   const w = await startFaultWorld(options);
@@ -53,7 +42,7 @@ function expectNoLeaks(w: FaultWorld, values: unknown[]) {
   w.authority.minted.forEach((token, i) => {
     secrets[`minted token ${i}`] = token;
   });
-  expect(findLeaks([...values, ...w.events, ...watch.consoleCalls()], secrets)).toEqual([]);
+  expect(findLeaks([...values, ...w.events, ...watch().consoleCalls()], secrets)).toEqual([]);
 }
 
 function abortAfter(ms: number): AbortController {

@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { RpcError } from "grpc-web";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TokenFetchError } from "../../src/index.js";
 import { collectTicks, type FaultWorld, settle, startFaultWorld } from "../helpers/fault-world.js";
 import { drain, grpcWebTicks, grpcWebWhoAmI, terminals } from "../helpers/grpc-web-calls.js";
@@ -18,7 +18,7 @@ import {
   startOtherOrigin,
 } from "../helpers/hostile-endpoint.js";
 import { makeJwt } from "../helpers/jwt.js";
-import { findLeaks, type ProcessWatch, watchProcess } from "../helpers/leak-watch.js";
+import { findLeaks, useQuietProcess } from "../helpers/leak-watch.js";
 import { startTcpGate } from "../helpers/tcp-gate.js";
 import { type Behaviour, TEST_USER } from "../helpers/token-endpoint.js";
 import { useXmlHttpRequest } from "../helpers/xhr.js";
@@ -36,25 +36,11 @@ const DEFAULT_TIMEOUT_MS = 3_000;
 const SLACK_MS = 2_500;
 const MB = 1024 * 1024;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-let watch: ProcessWatch;
 const cleanups: (() => Promise<void> | void)[] = [];
 const later = (cleanup: () => Promise<void> | void) => cleanups.push(cleanup);
-
-beforeAll(() => {
-  watch = watchProcess();
-});
-afterEach(async () => {
+const watch = useQuietProcess(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  // Give late rejections a chance to surface before judging.
-  await sleep(20);
-  expect(watch.unhandledRejections).toEqual([]);
-  expect(watch.uncaughtExceptions).toEqual([]);
-  expect(watch.consoleCalls()).toEqual([]);
-  watch.reset();
 });
-afterAll(() => watch.stop());
 
 /** How one row breaks the endpoint, and what else it checks. */
 interface Fault {
@@ -363,7 +349,7 @@ function expectNoLeaks(w: FaultWorld, fault: Fault, values: unknown[]) {
   w.authority.minted.forEach((token, i) => {
     secrets[`minted token ${i}`] = token;
   });
-  expect(findLeaks([...values, ...w.events, ...watch.consoleCalls()], secrets)).toEqual([]);
+  expect(findLeaks([...values, ...w.events, ...watch().consoleCalls()], secrets)).toEqual([]);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { inspect } from "node:util";
-import { type MockInstance, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, type MockInstance, vi } from "vitest";
 
 /** The console methods a library could print through. */
 const CONSOLE_METHODS = ["log", "info", "warn", "error", "debug", "trace"] as const;
@@ -49,6 +49,34 @@ export function watchProcess(): ProcessWatch {
       for (const [, spy] of spies) spy.mockRestore();
     },
   };
+}
+
+/**
+ * For a test file whose tests must leave nothing behind: watches the process from the first test
+ * to the last and, after each test, runs `cleanUp`, waits a beat for late rejections, then fails
+ * the test on an unhandled rejection, an uncaught exception or console output. Returns the watch,
+ * which exists once the first test has started.
+ */
+export function useQuietProcess(cleanUp: () => Promise<void>): () => ProcessWatch {
+  let watch: ProcessWatch | undefined;
+  const current = () => {
+    if (watch === undefined) throw new Error("the process watch starts with the first test");
+    return watch;
+  };
+  beforeAll(() => {
+    watch = watchProcess();
+  });
+  afterEach(async () => {
+    await cleanUp();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const w = current();
+    expect(w.unhandledRejections).toEqual([]);
+    expect(w.uncaughtExceptions).toEqual([]);
+    expect(w.consoleCalls()).toEqual([]);
+    w.reset();
+  });
+  afterAll(() => current().stop());
+  return current;
 }
 
 /**
