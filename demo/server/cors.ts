@@ -7,10 +7,23 @@ export const DEFAULT_ALLOWED_ORIGINS: readonly string[] = [
   "http://127.0.0.1:5173",
 ];
 
-/** Connect's list plus `authorization`, which carries the bearer token. */
-const allowHeaders = unique([...connectCors.allowedHeaders, "Authorization"]).join(", ");
-/** Includes grpc-status, grpc-message and grpc-status-details-bin, which grpc-web must read. */
-const exposeHeaders = unique(connectCors.exposedHeaders).join(", ");
+/**
+ * Connect's list plus `authorization`, which carries the access token, and `dpop`, which carries
+ * the DPoP proof (RFC 9449).
+ */
+const allowHeaders = unique([...connectCors.allowedHeaders, "Authorization", "DPoP"]).join(", ");
+/**
+ * Connect's list (grpc-status, grpc-message and grpc-status-details-bin, which grpc-web must read)
+ * plus the headers a browser hides from a cross-origin page unless exposed:
+ * - `date`: the client compares the token endpoint's clock with its own to judge token expiry;
+ * - `dpop-nonce` and `www-authenticate`: a DPoP nonce challenge and the reason for it.
+ */
+const exposeHeaders = unique([
+  ...connectCors.exposedHeaders,
+  "Date",
+  "DPoP-Nonce",
+  "WWW-Authenticate",
+]).join(", ");
 // Methods are case-sensitive, so they keep their case.
 const allowMethods = [...new Set([...connectCors.allowedMethods, "OPTIONS"])].join(", ");
 

@@ -44,6 +44,36 @@ describe("CORS", () => {
     expect(names(res.headers.get("vary"))).toContain("origin");
   });
 
+  it("allows the dpop request header, which carries a DPoP proof", async () => {
+    const server = await startTestServer();
+    for (const path of ["/auth/token", "/demo.v1.DemoService/WhoAmI"]) {
+      const res = await fetch(server.url + path, {
+        method: "OPTIONS",
+        headers: {
+          origin: vite,
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "authorization, content-type, dpop",
+        },
+      });
+      expect(res.status).toBe(204);
+      expect(names(res.headers.get("access-control-allow-headers"))).toContain("dpop");
+    }
+  });
+
+  it("exposes date, dpop-nonce and www-authenticate on token answers, so the page can read them", async () => {
+    const server = await startTestServer();
+    const res = await postJson(
+      server.tokenUrl,
+      { username: "alice", password: "wonderland" },
+      { origin: vite },
+    );
+    expect(res.status).toBe(200);
+    expect(res.headers.get("date")).toMatch(/GMT$/);
+    expect(names(res.headers.get("access-control-expose-headers"))).toEqual(
+      expect.arrayContaining(["date", "dpop-nonce", "www-authenticate"]),
+    );
+  });
+
   it("allows both loopback spellings of the Vite origin and origins from the options", async () => {
     const server = await startTestServer({ allowedOrigins: ["https://app.example"] });
     for (const origin of ["http://127.0.0.1:5173", "https://app.example"]) {
