@@ -14,6 +14,47 @@ export async function readJsonBody(
   req: IncomingMessage,
   limit = MAX_BODY_BYTES,
 ): Promise<{ ok: true; value: unknown } | { ok: false; problem: BodyProblem }> {
+  const raw = await readBody(req, limit);
+  if (!raw.ok) return raw;
+  try {
+    return { ok: true, value: JSON.parse(raw.text) };
+  } catch {
+    return { ok: false, problem: "not-json" };
+  }
+}
+
+/**
+ * Reads an `application/x-www-form-urlencoded` body (OAuth's request format) into an object.
+ * `not-form` when the content type differs or a parameter appears twice (RFC 6749 §3.1).
+ */
+export async function readFormBody(
+  req: IncomingMessage,
+  limit = MAX_BODY_BYTES,
+): Promise<
+  { ok: true; value: Record<string, string> } | { ok: false; problem: "too-large" | "not-form" }
+> {
+  const raw = await readBody(req, limit);
+  if (!raw.ok) return raw;
+  if (!isFormRequest(req)) return { ok: false, problem: "not-form" };
+  const value: Record<string, string> = {};
+  for (const [name, param] of new URLSearchParams(raw.text)) {
+    if (Object.hasOwn(value, name)) return { ok: false, problem: "not-form" };
+    value[name] = param;
+  }
+  return { ok: true, value };
+}
+
+/** Whether the request says its body is `application/x-www-form-urlencoded`. */
+export function isFormRequest(req: IncomingMessage): boolean {
+  const type = (req.headers["content-type"] ?? "").split(";", 1)[0]?.trim().toLowerCase();
+  return type === "application/x-www-form-urlencoded";
+}
+
+/** Reads the whole body as UTF-8, draining (or, far over `limit`, dropping) an oversized one. */
+async function readBody(
+  req: IncomingMessage,
+  limit: number,
+): Promise<{ ok: true; text: string } | { ok: false; problem: "too-large" }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -25,11 +66,7 @@ export async function readJsonBody(
     if (size <= limit) chunks.push(chunk);
   }
   if (size > limit) return { ok: false, problem: "too-large" };
-  try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString("utf8")) };
-  } catch {
-    return { ok: false, problem: "not-json" };
-  }
+  return { ok: true, text: Buffer.concat(chunks).toString("utf8") };
 }
 
 /** Answers with a JSON body. */

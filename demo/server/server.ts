@@ -11,6 +11,8 @@ import { createDemoService } from "./demo-service.js";
 import { createHealthService } from "./health-service.js";
 import { pathOf, sendText } from "./http-io.js";
 import { createJwksEndpoint, JWKS_PATH } from "./jwks-endpoint.js";
+import { createRefreshTokenStore, type RefreshTokenStore } from "./refresh-tokens.js";
+import { createRevokeEndpoint, REVOKE_PATH } from "./revoke-endpoint.js";
 import { createStatsRecorder, type DemoStats, type StatsRecorder } from "./stats.js";
 import { createTestRoutes, TEST_ROUTE_PREFIX } from "./test-routes.js";
 import { createTokenEndpoint, type RouteHandler } from "./token-endpoint.js";
@@ -27,8 +29,10 @@ export interface DemoServerOptions {
   host?: string;
   /** Port of the combined server; 0 picks a free one. Default 8787. Unused with `behindEnvoy`. */
   port?: number;
-  /** Lifetime of issued tokens in seconds, 1–86400. Default 300. */
+  /** Lifetime of issued access tokens in seconds, 1–86400. Default 300. */
   tokenTtlSeconds?: number;
+  /** Lifetime of each refresh token in seconds, 1–2592000 (30 days). Default 86400 (24 h). */
+  refreshTtlSeconds?: number;
   /** Username → password. Default `{ alice: "wonderland", bob: "builder" }`. */
   users?: Readonly<Record<string, string>>;
   /**
@@ -62,16 +66,22 @@ export interface DemoServer {
   port: number;
   /** URL of `POST /auth/token`. */
   tokenUrl: string;
+  /** URL of `POST /auth/revoke`. */
+  revokeUrl: string;
   /** URL of `GET /.well-known/jwks.json`. */
   jwksUrl: string;
   /** Base URL of the h2c gRPC server; only with `behindEnvoy`. */
   grpcUrl?: string;
-  /** Signs and revokes tokens; its `publicKey` verifies them. */
+  /** Signs and revokes access tokens; its `publicKey` verifies them. */
   issuer: TokenIssuer;
+  /** Issues, rotates and revokes refresh tokens. */
+  refreshTokens: RefreshTokenStore;
   /** A snapshot of the counters (same as `GET /test/stats`). */
   stats(): DemoStats;
-  /** Revokes every token issued so far (same as `POST /test/revoke`). */
+  /** Revokes every access token issued so far (same as `POST /test/revoke`). */
   revokeAll(): void;
+  /** Revokes every refresh token issued so far (same as `POST /test/revoke-refresh`). */
+  revokeAllRefreshTokens(): void;
   /** Stops listening and ends open connections and streams at once. */
   close(): Promise<void>;
 }
@@ -110,6 +120,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     ...(options.jwtAudience !== undefined && { audience: options.jwtAudience }),
     ...(options.tokenTtlSeconds !== undefined && { ttlSeconds: options.tokenTtlSeconds }),
   });
+  const refreshTokens = createRefreshTokenStore({
+    ...(options.refreshTtlSeconds !== undefined && { ttlSeconds: options.refreshTtlSeconds }),
+    // Reuse of a refresh token revokes the access tokens of its family too.
+    onFamilyRevoked: (tokenIds) => issuer.revoke(tokenIds),
+  });
   const stats = createStatsRecorder();
   const shutdown = new AbortController();
   const faults = testMode ? createTokenFaults() : undefined;
@@ -117,13 +132,15 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const tokenRoutes = createTokenRoutes({
     token: createTokenEndpoint({
       issuer,
+      refreshTokens,
       checkCredentials: createCredentialChecker(users),
       stats,
       ...(faults && { faults }),
       signal: shutdown.signal,
     }),
+    revoke: createRevokeEndpoint({ issuer, refreshTokens, stats }),
     jwks: createJwksEndpoint(issuer),
-    ...(faults && { test: createTestRoutes({ issuer, faults, stats }) }),
+    ...(faults && { test: createTestRoutes({ issuer, refreshTokens, faults, stats }) }),
   });
   const rpc = createRpcHandler({ issuer, stats, testMode, behindEnvoy, signal: shutdown.signal });
 
@@ -135,8 +152,10 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   try {
     const base = {
       issuer,
+      refreshTokens,
       stats: () => stats.snapshot(),
       revokeAll: () => issuer.revokeAll(),
+      revokeAllRefreshTokens: () => refreshTokens.revokeAll(),
       close,
     };
     if (behindEnvoy) {
@@ -165,11 +184,13 @@ type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 /** Routes the token service's paths and hands everything else to `fallback`. */
 function createTokenRoutes(handlers: {
   token: RouteHandler;
+  revoke: RouteHandler;
   jwks: RouteHandler;
   test?: RouteHandler;
 }) {
   const exact = new Map([
     [TOKEN_PATH, handlers.token],
+    [REVOKE_PATH, handlers.revoke],
     [JWKS_PATH, handlers.jwks],
   ]);
   return (req: IncomingMessage, res: ServerResponse, fallback: NodeHandler): void => {
@@ -266,7 +287,13 @@ function baseUrl(host: string, port: number): string {
 
 function urls(host: string, port: number) {
   const url = baseUrl(host, port);
-  return { url, port, tokenUrl: url + TOKEN_PATH, jwksUrl: url + JWKS_PATH };
+  return {
+    url,
+    port,
+    tokenUrl: url + TOKEN_PATH,
+    revokeUrl: url + REVOKE_PATH,
+    jwksUrl: url + JWKS_PATH,
+  };
 }
 
 function checkPort(port: number, name: string): number {

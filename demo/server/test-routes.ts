@@ -7,6 +7,7 @@ import {
   sendMethodNotAllowed,
   sendText,
 } from "./http-io.js";
+import { MAX_REFRESH_TTL_SECONDS, type RefreshTokenStore } from "./refresh-tokens.js";
 import type { StatsRecorder } from "./stats.js";
 import type { RouteHandler } from "./token-endpoint.js";
 import { parseTokenFault, type TokenFaults } from "./token-faults.js";
@@ -18,6 +19,7 @@ export const TEST_ROUTE_PREFIX = "/test/";
 /** Options for {@link createTestRoutes}. */
 export interface TestRoutesOptions {
   issuer: TokenIssuer;
+  refreshTokens: RefreshTokenStore;
   faults: TokenFaults;
   stats: StatsRecorder;
 }
@@ -25,15 +27,37 @@ export interface TestRoutesOptions {
 /**
  * Creates the handler for the test-mode routes that let browser and Node tests steer the server:
  *
- * - `POST /test/revoke`: revoke every token issued so far (204).
+ * - `POST /test/revoke`: revoke every access token issued so far (204).
+ * - `POST /test/revoke-refresh`: revoke every refresh token issued so far (204); access tokens
+ *   stay valid until they expire.
  * - `POST /test/token-fault`: make the next token requests fail, see `TokenFault` (204).
- * - `POST /test/token-ttl` `{"seconds": n}`: lifetime of future tokens, 0–86400 (204).
- * - `POST /test/reset`: clear faults and stats and restore the configured lifetime (204).
+ * - `POST /test/token-ttl` `{"seconds": n}`: lifetime of future access tokens, 0–86400 (204).
+ * - `POST /test/refresh-ttl` `{"seconds": n}`: lifetime of future refresh tokens, 0–2592000 (204).
+ * - `POST /test/reset`: clear faults and stats and restore the configured lifetimes (204).
  * - `GET /test/stats`: the counters as JSON, see `DemoStats`.
  */
 export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
-  const { issuer, faults, stats } = options;
+  const { issuer, refreshTokens, faults, stats } = options;
   const configuredTtl = issuer.ttlSeconds();
+  const configuredRefreshTtl = refreshTokens.ttlSeconds();
+
+  /** A route that sets a lifetime from `{"seconds": n}`. */
+  const ttlRoute = (set: (seconds: number) => void, max: number) => ({
+    method: "POST",
+    handle: (async (req, res) => {
+      const body = await readJsonBody(req);
+      const seconds = body.ok && isJsonObject(body.value) ? body.value.seconds : undefined;
+      if (typeof seconds !== "number" || !Number.isInteger(seconds)) {
+        return sendText(res, 400, `expected {"seconds": integer from 0 to ${max}}`);
+      }
+      try {
+        set(seconds);
+      } catch (e) {
+        return sendText(res, 400, e instanceof Error ? e.message : "bad seconds");
+      }
+      noContent(res);
+    }) satisfies RouteHandler,
+  });
 
   const routes: Record<string, { method: string; handle: RouteHandler }> = {
     revoke: {
@@ -57,28 +81,25 @@ export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
         noContent(res);
       },
     },
-    "token-ttl": {
+    "revoke-refresh": {
       method: "POST",
-      handle: async (req, res) => {
-        const body = await readJsonBody(req);
-        const seconds = body.ok && isJsonObject(body.value) ? body.value.seconds : undefined;
-        if (typeof seconds !== "number" || !Number.isInteger(seconds)) {
-          return sendText(res, 400, 'expected {"seconds": integer from 0 to 86400}');
-        }
-        try {
-          issuer.setTtlSeconds(seconds);
-        } catch (e) {
-          return sendText(res, 400, e instanceof Error ? e.message : "bad seconds");
-        }
+      handle: async (_req, res) => {
+        refreshTokens.revokeAll();
         noContent(res);
       },
     },
+    "token-ttl": ttlRoute((seconds) => issuer.setTtlSeconds(seconds), 86_400),
+    "refresh-ttl": ttlRoute(
+      (seconds) => refreshTokens.setTtlSeconds(seconds),
+      MAX_REFRESH_TTL_SECONDS,
+    ),
     reset: {
       method: "POST",
       handle: async (_req, res) => {
         faults.clear();
         stats.reset();
         issuer.setTtlSeconds(configuredTtl);
+        refreshTokens.setTtlSeconds(configuredRefreshTtl);
         issuer.revokeOnIssue(false);
         noContent(res);
       },

@@ -1,7 +1,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CredentialChecker } from "./credentials.js";
-import { isJsonObject, readJsonBody, sendJson, sendMethodNotAllowed, sendText } from "./http-io.js";
+import {
+  isFormRequest,
+  isJsonObject,
+  readFormBody,
+  readJsonBody,
+  sendJson,
+  sendMethodNotAllowed,
+  sendText,
+} from "./http-io.js";
+import { sendOAuthError } from "./oauth-error.js";
+import type { RefreshGrant, RefreshProblem, RefreshTokenStore } from "./refresh-tokens.js";
 import type { StatsRecorder } from "./stats.js";
 import type { TokenFault, TokenFaults } from "./token-faults.js";
 import type { TokenIssuer } from "./token-issuer.js";
@@ -9,6 +19,8 @@ import type { TokenIssuer } from "./token-issuer.js";
 /** Options for {@link createTokenEndpoint}. */
 export interface TokenEndpointOptions {
   issuer: TokenIssuer;
+  /** Starts a refresh-token family at each sign-in and rotates it at each refresh. */
+  refreshTokens: RefreshTokenStore;
   checkCredentials: CredentialChecker;
   stats: StatsRecorder;
   /** Injected faults; only given in test mode. Default: none. */
@@ -20,39 +32,125 @@ export interface TokenEndpointOptions {
 /** A Node request handler for a route. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
+/** The body of a successful token answer. */
+export interface TokenResponseBody {
+  /** The access token, as older clients read it. */
+  token: string;
+  /** The same access token, under its OAuth name. */
+  access_token: string;
+  /** `"DPoP"` when the token is bound to a DPoP key, else `"Bearer"`. */
+  token_type: "Bearer" | "DPoP";
+  /** Whole seconds until the access token expires. */
+  expires_in: number;
+  /** A new refresh token; the one a refresh request presented is spent. */
+  refresh_token: string;
+}
+
+type TokenRequest =
+  | { grant: "password"; username: string; password: string }
+  | { grant: "refresh_token"; refreshToken: string };
+
+const PASSWORD_SHAPE = 'expected {"username": string, "password": string}';
+
+const REFUSALS: Record<RefreshProblem, string> = {
+  unknown: "refresh token is unknown",
+  expired: "refresh token has expired",
+  revoked: "refresh token has been revoked",
+  reused: "refresh token was already used; its whole family is now revoked",
+  "wrong-key": "refresh token is bound to another DPoP key",
+};
+
 /**
- * Creates the `POST /auth/token` handler: `{"username", "password"}` in, `{"token", "expires_in"}`
- * out. 400 for a malformed body, 401 for bad credentials, 405 for other methods, 413 above 16 KiB.
- * Neither passwords nor tokens are ever logged.
+ * Creates the `POST /auth/token` handler, for a JSON body (or an OAuth form body):
+ *
+ * - `{"username", "password"}` (optionally `"grant_type": "password"`): a sign-in;
+ * - `{"grant_type": "refresh_token", "refresh_token"}`: a refresh, which spends the refresh token.
+ *
+ * Both answer {@link TokenResponseBody} with `cache-control: no-store`. A refused refresh token
+ * answers 400 `{"error": "invalid_grant"}`; a spent one presented again also revokes its family.
+ * 400 (text) for a malformed body, 401 for bad credentials, 405 for other methods, 413 above
+ * 16 KiB. Neither passwords nor tokens are ever logged or echoed.
  */
 export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler {
-  const { issuer, checkCredentials, stats, faults, signal } = options;
+  const { issuer, refreshTokens, checkCredentials, stats, faults, signal } = options;
+
+  async function answerTokens(res: ServerResponse, grant: RefreshGrant): Promise<void> {
+    const issued = await issuer.issue(grant.subject, { jkt: grant.jkt });
+    refreshTokens.recordAccessToken(grant.familyId, issued.tokenId);
+    stats.tokenIssued();
+    const body: TokenResponseBody = {
+      token: issued.token,
+      access_token: issued.token,
+      token_type: grant.jkt === undefined ? "Bearer" : "DPoP",
+      expires_in: issued.expiresIn,
+      refresh_token: grant.refreshToken,
+    };
+    sendJson(res, 200, body, { "cache-control": "no-store", pragma: "no-cache" });
+  }
+
   return async (req, res) => {
     stats.tokenRequest();
     if (req.method !== "POST") return sendMethodNotAllowed(res, ["POST"]);
-    const body = await readJsonBody(req);
+    const body = isFormRequest(req) ? await readFormBody(req) : await readJsonBody(req);
     const fault = faults?.take();
     if (fault && (await answeredByFault(fault, req, res, signal))) return;
     if (!body.ok) {
-      return body.problem === "too-large"
-        ? sendText(res, 413, "request body too large")
-        : sendText(res, 400, "request body must be JSON");
+      if (body.problem === "too-large") return sendText(res, 413, "request body too large");
+      return sendText(res, 400, `request body must be ${isFormRequest(req) ? "a form" : "JSON"}`);
     }
-    const { value } = body;
-    if (
-      !isJsonObject(value) ||
-      typeof value.username !== "string" ||
-      typeof value.password !== "string"
-    ) {
-      return sendText(res, 400, 'expected {"username": string, "password": string}');
+    const request = parseTokenRequest(body.value);
+    if ("refusal" in request) {
+      const { refusal } = request;
+      if (refusal === "not-password-shape") return sendText(res, 400, PASSWORD_SHAPE);
+      return refusal === "unsupported_grant_type"
+        ? sendOAuthError(res, 400, refusal, 'grant_type must be "password" or "refresh_token"')
+        : sendOAuthError(res, 400, refusal, "refresh_token must be a non-empty string");
     }
-    if (!checkCredentials(value.username, value.password)) {
-      return sendText(res, 401, "invalid username or password");
+
+    if (request.grant === "password") {
+      if (!checkCredentials(request.username, request.password)) {
+        return sendText(res, 401, "invalid username or password");
+      }
+      stats.count("passwordSignIns");
+      return answerTokens(res, refreshTokens.start(request.username));
     }
-    const { token, expiresIn } = await issuer.issue(value.username);
-    stats.tokenIssued();
-    sendJson(res, 200, { token, expires_in: expiresIn }, { "cache-control": "no-store" });
+
+    stats.count("refreshRequests");
+    const rotated = refreshTokens.rotate(request.refreshToken, undefined);
+    if ("problem" in rotated) {
+      if (rotated.problem === "reused") stats.count("reuseDetections");
+      stats.count("invalidGrants");
+      return sendOAuthError(res, 400, "invalid_grant", REFUSALS[rotated.problem]);
+    }
+    stats.count("rotations");
+    return answerTokens(res, rotated);
   };
+}
+
+/**
+ * The request, or why it is answered 400: an OAuth error for the OAuth grants, plain text (as
+ * before there were grants) for a body that is not a sign-in.
+ */
+function parseTokenRequest(
+  value: unknown,
+): TokenRequest | { refusal: "unsupported_grant_type" | "invalid_request" | "not-password-shape" } {
+  if (!isJsonObject(value)) return { refusal: "not-password-shape" };
+  const grantType = value.grant_type;
+  if (grantType === "refresh_token") {
+    const refreshToken = value.refresh_token;
+    if (typeof refreshToken !== "string" || refreshToken === "") {
+      return { refusal: "invalid_request" };
+    }
+    return { grant: "refresh_token", refreshToken };
+  }
+  if (grantType !== undefined && grantType !== "password") {
+    return { refusal: "unsupported_grant_type" };
+  }
+  const { username, password } = value;
+  if (typeof username !== "string" || typeof password !== "string") {
+    return { refusal: "not-password-shape" };
+  }
+  return { grant: "password", username, password };
 }
 
 /** Applies a fault; false when it only delayed and the request should be answered normally. */

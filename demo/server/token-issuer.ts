@@ -41,8 +41,11 @@ export interface TokenIssuer {
   readonly keyId: string;
   /** The public half of the signing key, for verification. */
   readonly publicKey: CryptoKey;
-  /** Signs a token for `subject` with the current lifetime. */
-  issue(subject: string): Promise<IssuedToken>;
+  /**
+   * Signs a token for `subject` with the current lifetime. With `jkt` (the RFC 7638 thumbprint of
+   * a DPoP key) the token carries `cnf: { jkt }` and is only accepted with a proof by that key.
+   */
+  issue(subject: string, options?: { jkt?: string | undefined }): Promise<IssuedToken>;
   /** The public key as a JSON Web Key Set (`kid`, `alg: ES256`, `use: sig`). */
   jwks(): JSONWebKeySet;
   /** Lifetime in seconds of tokens issued from now on. */
@@ -51,6 +54,8 @@ export interface TokenIssuer {
   setTtlSeconds(seconds: number): void;
   /** Revokes every token issued so far; later tokens are unaffected. */
   revokeAll(): void;
+  /** Revokes the tokens with these `jti`s (those already expired need no revoking). */
+  revoke(tokenIds: Iterable<string>): void;
   /** While on, every token is revoked as it is issued: the server keeps refusing (test mode). */
   revokeOnIssue(on: boolean): void;
   /** Whether the token with this `jti` was revoked. */
@@ -98,12 +103,13 @@ export async function createTokenIssuer(options: TokenIssuerOptions = {}): Promi
     audience,
     keyId,
     publicKey,
-    async issue(subject) {
+    async issue(subject, issueOptions = {}) {
       const nowMs = Date.now();
       const now = Math.floor(nowMs / 1000);
       prune(now);
       const tokenId = randomUUID();
-      const token = await new SignJWT({})
+      const { jkt } = issueOptions;
+      const token = await new SignJWT(jkt === undefined ? {} : { cnf: { jkt } })
         .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: keyId, typ: "JWT" })
         .setIssuer(issuer)
         .setAudience(audience)
@@ -127,6 +133,14 @@ export async function createTokenIssuer(options: TokenIssuerOptions = {}): Promi
     revokeAll() {
       for (const [jti, exp] of outstanding) revoked.set(jti, exp);
       outstanding = new Map();
+    },
+    revoke(tokenIds) {
+      for (const jti of tokenIds) {
+        const exp = outstanding.get(jti);
+        if (exp === undefined) continue;
+        revoked.set(jti, exp);
+        outstanding.delete(jti);
+      }
     },
     isRevoked: (tokenId) => revoked.has(tokenId),
     revokeOnIssue(on) {

@@ -43,6 +43,45 @@ export async function fetchToken(
   return token;
 }
 
+/** The body of a successful `POST /auth/token` answer. */
+export interface TokenAnswer {
+  token: string;
+  access_token: string;
+  token_type: "Bearer" | "DPoP";
+  expires_in: number;
+  refresh_token: string;
+}
+
+/** Signs a demo user in; fails the test unless the server answers 200. */
+export async function signIn(
+  server: DemoServer,
+  username = "alice",
+  password = "wonderland",
+  headers: Record<string, string> = {},
+): Promise<TokenAnswer> {
+  const res = await postJson(server.tokenUrl, { username, password }, headers);
+  if (res.status !== 200) throw new Error(`sign-in answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as TokenAnswer;
+}
+
+/** Sends a refresh grant; returns the raw response. */
+export function refresh(server: DemoServer, refreshToken: string, headers = {}) {
+  return postJson(
+    server.tokenUrl,
+    { grant_type: "refresh_token", refresh_token: refreshToken },
+    headers,
+  );
+}
+
+/** POSTs a form body to `POST /auth/revoke`. */
+export function revoke(server: DemoServer, params: Record<string, string>) {
+  return fetch(server.revokeUrl, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams(params),
+  });
+}
+
 /** The smallest auth interceptor: sets `authorization: Bearer <token>` when there is a token. */
 export function bearer(token: string | undefined): Interceptor {
   return (next) => (req) => {

@@ -3,9 +3,37 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import type { DemoServer } from "../../demo/server/server.js";
-import { createDemoClient, fetchToken, postJson, startTestServer } from "./fixtures.js";
+import {
+  createDemoClient,
+  fetchToken,
+  postJson,
+  refresh,
+  signIn,
+  startTestServer,
+} from "./fixtures.js";
 
 const alice = { username: "alice", password: "wonderland" };
+
+/** Every counter of `GET /test/stats`, at zero. */
+const zeroStats = {
+  tokenRequests: 0,
+  tokensIssued: 0,
+  unauthenticated: 0,
+  calls: {},
+  passwordSignIns: 0,
+  refreshRequests: 0,
+  rotations: 0,
+  reuseDetections: 0,
+  invalidGrants: 0,
+  revokeRequests: 0,
+  revocations: 0,
+  dpopTokensIssued: 0,
+  dpopCalls: 0,
+  dpopNonceChallenges: 0,
+  invalidDpopProofs: 0,
+  dpopKeys: 0,
+  dpopThumbprints: [],
+};
 
 /** POSTs to a test route and expects 204. */
 async function steer(server: DemoServer, route: string, body: unknown = {}): Promise<void> {
@@ -22,8 +50,10 @@ async function getStats(server: DemoServer) {
 describe("test routes", () => {
   it.each([
     ["POST", "revoke"],
+    ["POST", "revoke-refresh"],
     ["POST", "token-fault"],
     ["POST", "token-ttl"],
+    ["POST", "refresh-ttl"],
     ["POST", "reset"],
     ["GET", "stats"],
   ])("answer 404 to %s /test/%s when test mode is off", async (method, route) => {
@@ -55,10 +85,12 @@ describe("test routes", () => {
     await expect(anonymous.whoAmI({})).rejects.toBeInstanceOf(ConnectError);
 
     expect(await getStats(server)).toEqual({
+      ...zeroStats,
       tokenRequests: 2,
       tokensIssued: 1,
       unauthenticated: 1,
       calls: { WhoAmI: 2, Ticks: 1 },
+      passwordSignIns: 1,
     });
     expect(server.stats()).toEqual(await getStats(server));
   });
@@ -85,6 +117,46 @@ describe("test routes", () => {
     );
     await expect(afterReset.whoAmI({})).resolves.toMatchObject({ subject: "alice" });
   });
+
+  it("revoke-refresh refuses every refresh token issued so far but leaves access tokens valid", async () => {
+    const server = await startTestServer({ testMode: true });
+    const before = await signIn(server);
+    await steer(server, "revoke-refresh");
+    const res = await refresh(server, before.refresh_token);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: "invalid_grant" });
+    const client = createDemoClient(createConnectTransport, server.url, before.token);
+    await expect(client.whoAmI({})).resolves.toMatchObject({ subject: "alice" });
+    const after = await signIn(server);
+    expect((await refresh(server, after.refresh_token)).status).toBe(200);
+  });
+
+  it("revoke still revokes access tokens only: refresh tokens keep working", async () => {
+    const server = await startTestServer({ testMode: true });
+    const before = await signIn(server);
+    await steer(server, "revoke");
+    const res = await refresh(server, before.refresh_token);
+    expect(res.status).toBe(200);
+    const { token } = (await res.json()) as { token: string };
+    const client = createDemoClient(createConnectTransport, server.url, token);
+    await expect(client.whoAmI({})).resolves.toMatchObject({ subject: "alice" });
+  });
+
+  it("refresh-ttl changes the lifetime of future refresh tokens and reset restores it", async () => {
+    const server = await startTestServer({ testMode: true });
+    await steer(server, "refresh-ttl", { seconds: 0 });
+    expect((await refresh(server, (await signIn(server)).refresh_token)).status).toBe(400);
+    await steer(server, "reset");
+    expect((await refresh(server, (await signIn(server)).refresh_token)).status).toBe(200);
+  });
+
+  it.each([[{ seconds: -1 }], [{ seconds: 2_592_001 }], [{ seconds: "60" }], [{}]])(
+    "refresh-ttl rejects %j with 400",
+    async (body) => {
+      const server = await startTestServer({ testMode: true });
+      expect((await postJson(`${server.url}/test/refresh-ttl`, body)).status).toBe(400);
+    },
+  );
 
   it("token-fault answers the given status, body and content type for the next `times` requests", async () => {
     const server = await startTestServer({ testMode: true });
@@ -214,12 +286,7 @@ describe("test routes", () => {
     await fetchToken(server, "dave", "pw");
     await steer(server, "token-fault", { status: 500 });
     await steer(server, "reset");
-    expect(await getStats(server)).toEqual({
-      tokenRequests: 0,
-      tokensIssued: 0,
-      unauthenticated: 0,
-      calls: {},
-    });
+    expect(await getStats(server)).toEqual(zeroStats);
     await fetchToken(server, "dave", "pw");
   });
 });
