@@ -16,10 +16,13 @@ export interface ReplayHooks {
   rejected(token: string): void;
   /** Turns a token failure into the RpcError the caller sees. */
   toRpcError(error: unknown): RpcError;
+  /** Whether this failure gets the refresh and the one replay (the app's `isAuthError`). */
+  isAuthError(error: RpcError): boolean;
+  /** An attempt with `token` delivered data or ended well. */
+  proven(token: string): void;
 }
 
 const UNKNOWN = 2;
-const UNAUTHENTICATED = 16;
 
 /**
  * The `ClientReadableStream` a stream interceptor returns at once, while the
@@ -101,6 +104,7 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     let sawData = false;
     let abandoned = false;
     let completed = false;
+    let erred = false;
     let heldUnknown: RpcError | undefined;
     // Held until we know this attempt is the one the caller gets: a replayed attempt leaves no trace.
     const heldMetadata: Metadata[] = [];
@@ -115,6 +119,7 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     });
     inner.on("data", (data: unknown) => {
       if (abandoned) return;
+      if (!sawData) this.#hooks.proven(token);
       sawData = true;
       release();
       this.#emit("data", data);
@@ -126,7 +131,8 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
         return;
       }
       heldUnknown = undefined;
-      if (error.code === UNAUTHENTICATED) {
+      erred = true;
+      if (this.#hooks.isAuthError(error)) {
         if (canReplay && !sawData) {
           abandoned = true;
           this.#replay(token);
@@ -150,6 +156,7 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
         this.#fail(heldUnknown);
         return;
       }
+      if (!sawData && !erred) this.#hooks.proven(token);
       this.#emit("end");
     });
   }

@@ -10,10 +10,18 @@ import {
 import { type AuthOptions, type ResolvedAuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { ReplayingStream } from "./grpc-web-stream.js";
 import { TokenFetchError } from "./token-fetch-error.js";
-import type { TokenSource } from "./token-source.js";
+import { internalsOf, type TokenSource } from "./token-source.js";
 
 /** Options for {@link createGrpcWebInterceptors}: the same as the Connect interceptor's. */
-export type GrpcWebInterceptorOptions = AuthOptions;
+export interface GrpcWebInterceptorOptions extends AuthOptions {
+  /**
+   * Which failures get the refresh and the one replay. It gets the `RpcError` (its `code`,
+   * `message` and `metadata`). It decides only whether to refresh and replay: one replay per
+   * call at most, and the token source's bounds hold whatever it says. One that throws counts as
+   * `false`. Default: `error.code === 16` (Unauthenticated).
+   */
+  isAuthError?: ((error: RpcError) => boolean) | undefined;
+}
 
 /** Spread into `GrpcWebClientBase` options (or a generated client's `options`). */
 export interface GrpcWebInterceptors {
@@ -21,7 +29,6 @@ export interface GrpcWebInterceptors {
   streamInterceptors: StreamInterceptor<unknown, unknown>[];
 }
 
-const UNAUTHENTICATED = 16;
 const DEADLINE_EXCEEDED = 4;
 
 /**
@@ -47,21 +54,35 @@ export function createGrpcWebInterceptors(
   options: GrpcWebInterceptorOptions = {},
 ): GrpcWebInterceptors {
   const auth = resolveAuthOptions("createGrpcWebInterceptors", source, options);
+  const isAuthError = (error: unknown) => auth.isAuthError(error as never);
+  const proven = (token: string) => internalsOf(source)?.proven(token);
+  /** Public methods (`skip`): `/acme.v1.UserService/GetPublicInfo` → service and method. */
+  const skipped = (request: Request<unknown, unknown>) => {
+    const match = /^\/?(.+)\/([^/]+)$/.exec(request.getMethodDescriptor().getName());
+    return match !== null && auth.skips?.(match[1] as string, match[2] as string) === true;
+  };
 
   const unary: UnaryInterceptor<unknown, unknown> = {
     async intercept(request, invoker): Promise<UnaryResponse<unknown, unknown>> {
+      if (skipped(request)) return invoker(request);
       const deadline = deadlineOf(request);
       const token = await rpcToken(source.getToken(), deadline);
+      let attempt = token;
       try {
-        return await invoker(withToken(request, auth, token));
+        const response = await invoker(withToken(request, auth, token));
+        proven(token);
+        return response;
       } catch (error) {
-        if (codeOf(error) !== UNAUTHENTICATED) throw error;
+        if (!isAuthError(error)) throw error;
         const fresh = await rpcToken(source.refresh(token), deadline);
         auth.notifyReplay(methodName(request));
+        attempt = fresh;
         try {
-          return await invoker(withToken(request, auth, fresh));
+          const response = await invoker(withToken(request, auth, fresh));
+          proven(fresh);
+          return response;
         } catch (again) {
-          if (codeOf(again) === UNAUTHENTICATED) source.invalidate(fresh);
+          if (isAuthError(again)) source.invalidate(attempt);
           throw again;
         }
       }
@@ -70,8 +91,11 @@ export function createGrpcWebInterceptors(
 
   const stream: StreamInterceptor<unknown, unknown> = {
     intercept(request, invoker) {
+      if (skipped(request)) return invoker(request);
       const deadline = deadlineOf(request);
       return new ReplayingStream({
+        isAuthError,
+        proven,
         invoke: (token) => invoker(withToken(request, auth, token)),
         getToken: () => withDeadline(source.getToken(), deadline),
         refresh: async (rejected) => {
@@ -158,13 +182,6 @@ function rpcError(code: number, message: string, cause?: unknown): RpcError {
   const error = new RpcError(code as StatusCode, message, {});
   if (cause !== undefined) Object.defineProperty(error, "cause", { value: cause });
   return error;
-}
-
-/** grpc-web rejects with RpcError, or with a plain `{ code, message }` for status errors. */
-function codeOf(error: unknown): number | undefined {
-  return typeof error === "object" && error !== null && "code" in error
-    ? Number((error as { code: unknown }).code)
-    : undefined;
 }
 
 function methodName(request: Request<unknown, unknown>): string {

@@ -9,14 +9,26 @@ import {
 } from "@connectrpc/connect";
 import { abortReason } from "./abort.js";
 import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
+import { shortenTimeout } from "./deadline.js";
 import { skipAuth } from "./skip-auth.js";
+import { recordedInput, watchReads } from "./stream-replay.js";
 import { TokenFetchError } from "./token-fetch-error.js";
-import { freshTokenOf, type TokenSource } from "./token-source.js";
+import { internalsOf, type TokenSource } from "./token-source.js";
 
 /** Options for {@link createAuthInterceptor}. */
-export type AuthInterceptorOptions = AuthOptions;
+export interface AuthInterceptorOptions extends AuthOptions {
+  /**
+   * Which failures get the refresh and the one replay: your server may say "expired" with
+   * PermissionDenied or an `ErrorInfo` detail. It gets the `ConnectError`, with its details and
+   * metadata. It decides only whether to refresh and replay: one replay per call at most, and the
+   * token source's bounds hold whatever it says. One that throws counts as `false`.
+   * Default: `error.code === Code.Unauthenticated`.
+   */
+  isAuthError?: ((error: ConnectError) => boolean) | undefined;
+}
 
-type Next = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | StreamResponse>;
+type Req = UnaryRequest | StreamRequest;
+type Next = (req: Req) => Promise<UnaryResponse | StreamResponse>;
 
 /**
  * Creates a Connect interceptor that sets `authorization: Bearer <token>` on
@@ -25,7 +37,7 @@ type Next = (req: UnaryRequest | StreamRequest) => Promise<UnaryResponse | Strea
  *
  * Unary and server-streaming calls are replayed; client- and bidi-streaming
  * calls get the header but are not replayed (their input cannot be buffered).
- * A call whose context values set {@link skipAuth} is left alone.
+ * Calls that `skip` names, or whose context values set {@link skipAuth}, are left alone.
  *
  * @example
  * ```ts
@@ -39,83 +51,83 @@ export function createAuthInterceptor(
   source: TokenSource,
   options: AuthInterceptorOptions = {},
 ): Interceptor {
-  const { headerName, headerValue, notifyReplay } = resolveAuthOptions(
-    "createAuthInterceptor",
-    source,
-    options,
-  );
-  const freshToken = freshTokenOf(source);
+  const auth = resolveAuthOptions("createAuthInterceptor", source, options);
+  const { headerName, headerValue, notifyReplay, skips } = auth;
+  const isAuthError = (error: unknown) => auth.isAuthError(ConnectError.from(error) as never);
+  const hooks = internalsOf(source);
+  // Told when a call succeeded with a token it had to wait for, which reopens the fast path.
+  const proven = hooks?.proven;
   // Tokens change rarely: build each header value once, not per call.
   let lastToken = "";
   let lastValue = "";
-  const setToken = (req: UnaryRequest | StreamRequest, token: string) => {
+  const setToken = (req: Req, token: string) => {
     if (token !== lastToken) {
       lastValue = headerValue(token);
       lastToken = token;
     }
     req.header.set(headerName, lastValue);
   };
+  const refused = (token: string) => (error: unknown) => {
+    if (isAuthError(error)) source.invalidate(token);
+  };
 
-  /** Refreshes after `rejected` was refused, for a replay of `req`. */
-  const replayToken = async (req: UnaryRequest | StreamRequest, rejected: string) => {
+  /** Refreshes after `rejected` was refused, and sets up `req` for its one replay. */
+  const replayWith = async (req: Req, rejected: string, started: number) => {
     const fresh = await tokenOrConnectError(source.refresh(rejected, { signal: req.signal }), req);
     notifyReplay(`${req.service.typeName}/${req.method.name}`);
+    setToken(req, fresh);
+    shortenTimeout(req.header, performance.now() - started);
     return fresh;
   };
-  /** Runs the replay; an Unauthenticated answer to it tells the source that token is bad too. */
-  const lastAttempt = async <T>(
-    req: UnaryRequest | StreamRequest,
-    token: string,
-    run: () => Promise<T>,
-  ) => {
-    setToken(req, token);
-    try {
-      return await run();
-    } catch (error) {
-      if (isUnauthenticated(error)) source.invalidate(token);
-      throw error;
-    }
-  };
 
-  const unary = (next: Next, req: UnaryRequest, token: string) => {
+  const unary = (next: Next, req: UnaryRequest, token: string, waited: boolean) => {
+    const started = performance.now();
     setToken(req, token);
     const replay = async (error: unknown) => {
-      if (!isUnauthenticated(error)) throw error;
-      const fresh = await replayToken(req, token);
-      return lastAttempt(req, fresh, () => next(req));
+      if (!isAuthError(error)) throw error;
+      const fresh = await replayWith(req, token, started);
+      const res = await next(req).catch((again: unknown) => {
+        refused(fresh)(again);
+        throw again;
+      });
+      proven?.(fresh);
+      return res;
     };
+    let sent: Promise<UnaryResponse | StreamResponse>;
     try {
-      return next(req).then(undefined, replay);
+      sent = next(req);
     } catch (error) {
       return replay(error);
     }
+    if (!waited || proven === undefined) return sent.then(undefined, replay);
+    return sent.then((res) => {
+      proven(token);
+      return res;
+    }, replay);
   };
 
-  const serverStream = (next: Next, req: StreamRequest, token: string) => {
+  const serverStream = (next: Next, req: StreamRequest, token: string, waited: boolean) => {
+    const started = performance.now();
     // The transport consumes the request iterable: record it as the first attempt reads it, and
     // hand a replay a fresh iterable over the same messages.
     const input = recordedInput(req.message);
     const send = () =>
       next({ ...req, message: input() } as StreamRequest) as Promise<StreamResponse>;
     const replay = async () => {
-      const fresh = await replayToken(req, token);
-      const res = await lastAttempt(req, fresh, send);
-      return watchReads(res, undefined, (error) => {
-        if (isUnauthenticated(error)) source.invalidate(fresh);
+      const fresh = await replayWith(req, token, started);
+      const res = await send().catch((again: unknown) => {
+        refused(fresh)(again);
+        throw again;
       });
+      return watchReads(res, undefined, refused(fresh), proven && (() => proven(fresh)));
     };
     const watch = (res: StreamResponse) =>
       watchReads(
         res,
-        (error) => (isUnauthenticated(error) ? replay() : undefined),
-        (error) => {
-          if (isUnauthenticated(error)) source.invalidate(token);
-        },
+        (error) => (isAuthError(error) ? replay() : undefined),
+        refused(token),
+        waited && proven ? () => proven(token) : undefined,
       );
-    const refused = (error: unknown) => {
-      if (!isUnauthenticated(error)) throw error;
-      return replay();
-    };
     setToken(req, token);
     let sent: Promise<StreamResponse>;
     try {
@@ -123,158 +135,33 @@ export function createAuthInterceptor(
     } catch (error) {
       sent = Promise.reject(error);
     }
-    return sent.then(watch, refused);
+    return sent.then(watch, (error: unknown) => {
+      if (!isAuthError(error)) throw error;
+      return replay();
+    });
   };
 
-  const call = (next: Next, req: UnaryRequest | StreamRequest, token: string) => {
-    if (!req.stream) return unary(next, req, token);
-    if (req.method.methodKind === "server_streaming") return serverStream(next, req, token);
+  const call = (next: Next, req: Req, token: string, waited: boolean) => {
+    if (!req.stream) return unary(next, req, token, waited);
+    if (req.method.methodKind === "server_streaming") return serverStream(next, req, token, waited);
     setToken(req, token);
     return next(req);
   };
 
   return (next) => (req) => {
-    if (req.contextValues.get(skipAuth)) return next(req);
-    const token = freshToken?.();
-    if (token !== undefined) return call(next, req, token);
+    if (req.contextValues.get(skipAuth) || skips?.(req.service.typeName, req.method.name)) {
+      return next(req);
+    }
+    const token = hooks?.fresh();
+    if (token !== undefined) return call(next, req, token, false);
     return tokenOrConnectError(source.getToken({ signal: req.signal }), req).then((t) =>
-      call(next, req, t),
+      call(next, req, t, true),
     );
   };
 }
 
-/**
- * Wraps a stream response so that an error on the first read, before any
- * message, may be answered with a replacement stream by `onFirstError`
- * (undefined: the error goes to the caller). Later errors go to `onLaterError`
- * and then to the caller. Messages pass straight through, one `then` each.
- */
-function watchReads(
-  res: StreamResponse,
-  onFirstError: ((error: unknown) => Promise<StreamResponse> | undefined) | undefined,
-  onLaterError: (error: unknown) => void,
-): StreamResponse {
-  let inner: AsyncIterator<unknown> | undefined;
-  let later: ((error: unknown) => never) | undefined = (error) => {
-    onLaterError(error);
-    throw error;
-  };
-  const firstRead = async (error: unknown): Promise<IteratorResult<unknown>> => {
-    const replacement = onFirstError?.(error);
-    if (replacement === undefined) throw error;
-    const active = await replacement;
-    // The replacement watches its own reads; its trailer is the one the caller reads at the end.
-    later = undefined;
-    const replayed = active.message[Symbol.asyncIterator]();
-    inner = {
-      next: () =>
-        replayed.next().then((result) => {
-          if (result.done === true) copyInto(res.trailer, active.trailer);
-          return result;
-        }),
-    };
-    return inner.next();
-  };
-  const iterator: AsyncIterableIterator<unknown> = {
-    next() {
-      if (inner === undefined) {
-        inner = res.message[Symbol.asyncIterator]();
-        return inner.next().then(undefined, firstRead);
-      }
-      return later === undefined ? inner.next() : inner.next().then(undefined, later);
-    },
-    return(value?: unknown) {
-      return inner?.return?.(value) ?? Promise.resolve({ done: true, value });
-    },
-    throw(error?: unknown) {
-      return inner?.throw?.(error) ?? Promise.reject(error);
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  // Plain properties (getters cost every call): the caller read the first attempt's header
-  // already, and a replay's trailer is copied over when its stream ends.
-  return { ...res, message: iterator } as StreamResponse;
-}
-
-function copyInto(target: Headers, source: Headers): void {
-  if (target === source) return;
-  source.forEach((value, key) => {
-    target.set(key, value);
-  });
-}
-
-/**
- * The request messages of a server-streaming call, readable once per attempt: each call of the
- * returned function gives a fresh reader. The first reader pulls from `source` and records what
- * it reads; a later reader gets the recorded messages, then pulls whatever is left. Closing a
- * reader closes only that reader: a replay may still need the rest of `source`.
- */
-function recordedInput<T>(source: AsyncIterable<T>): () => AsyncIterable<T> {
-  const seen: T[] = [];
-  let iterator: AsyncIterator<T> | undefined;
-  let ended = false;
-  let failure: { error: unknown } | undefined;
-  let pulling: Promise<IteratorResult<T>> | undefined;
-  return () => {
-    let index = 0;
-    let closed = false;
-    const reader: AsyncIterableIterator<T> = {
-      next(): Promise<IteratorResult<T>> {
-        if (closed || (ended && index >= seen.length)) {
-          return Promise.resolve({ done: true, value: undefined });
-        }
-        if (index < seen.length) return Promise.resolve({ done: false, value: seen[index++] as T });
-        if (failure !== undefined) return Promise.reject(failure.error);
-        // Another reader is pulling the next message: wait for it, then look again.
-        if (pulling !== undefined) {
-          const again = () => reader.next();
-          return pulling.then(again, again);
-        }
-        iterator ??= source[Symbol.asyncIterator]();
-        pulling = iterator.next().then(
-          (result): IteratorResult<T> => {
-            pulling = undefined;
-            if (result.done === true) {
-              ended = true;
-              return { done: true, value: undefined };
-            }
-            index = seen.push(result.value);
-            return result;
-          },
-          (error: unknown) => {
-            pulling = undefined;
-            failure = { error };
-            throw error;
-          },
-        );
-        return pulling;
-      },
-      return(value?: unknown) {
-        closed = true;
-        return Promise.resolve({ done: true, value });
-      },
-      // As a generator does: end, and hand the error back (Connect's pipes forward errors here).
-      throw(error?: unknown) {
-        closed = true;
-        return Promise.reject(error);
-      },
-      [Symbol.asyncIterator]: () => reader,
-    };
-    return reader;
-  };
-}
-
-function isUnauthenticated(error: unknown): boolean {
-  return ConnectError.from(error).code === Code.Unauthenticated;
-}
-
 /** Awaits a token; failures become the ConnectError the call ends with. */
-async function tokenOrConnectError(
-  token: Promise<string>,
-  req: UnaryRequest | StreamRequest,
-): Promise<string> {
+async function tokenOrConnectError(token: Promise<string>, req: Req): Promise<string> {
   try {
     return await token;
   } catch (error) {

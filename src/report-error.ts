@@ -1,9 +1,10 @@
 /**
- * Reports an error thrown by app code we called back (a listener, `onReplay`)
- * the way an event handler's error is reported, without breaking our own flow.
+ * Reports an error thrown by app code we called back (a listener, `onReplay`, `isAuthError`) the
+ * way a browser reports an event handler's error, without breaking our own flow and without
+ * rethrowing it anywhere (in Node that would crash the process).
  */
 export function reportError(error: unknown): void {
-  setTimeout(() => {
-    throw error;
-  });
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === "function") report(error);
+  else console.error(error);
 }

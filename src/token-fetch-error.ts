@@ -29,7 +29,20 @@ export interface TokenFetchErrorOptions {
   bodyExcerpt?: string | undefined;
   /** The underlying error. Never an error that holds the request options. */
   cause?: unknown;
+  /** A failure repeated from memory during the backoff after it, without a new request. */
+  repeated?: boolean | undefined;
+  /**
+   * Set when this failure ends the session (new tokens will not help until the user signs in
+   * again): the source's `session-ended` event carries it.
+   */
+  reason?: SessionEndReason | undefined;
 }
+
+/**
+ * Why a session ended: the endpoint refused the credentials, the server refused a token that was
+ * just fetched, or the endpoint refused the refresh token.
+ */
+export type SessionEndReason = "credentials-refused" | "token-refused" | "refresh-token-refused";
 
 /**
  * A token could not be obtained. It is the `cause` of the `ConnectError` a call
@@ -46,12 +59,21 @@ export class TokenFetchError extends Error {
   readonly status: number | undefined;
   /** Up to 120 characters of the endpoint's error body, credentials redacted. */
   readonly bodyExcerpt: string | undefined;
+  /**
+   * `true` when this is an earlier failure repeated without a request, while the source waits
+   * before trying again (see the README's "What your token endpoint sees").
+   */
+  readonly repeated: boolean;
+  /** Why the session ended, when this failure ended it; new tokens will not help. */
+  readonly reason: SessionEndReason | undefined;
 
   constructor(message: string, options: TokenFetchErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = options.code;
     this.status = options.status;
     this.bodyExcerpt = options.bodyExcerpt;
+    this.repeated = options.repeated === true;
+    this.reason = options.reason;
   }
 }
 

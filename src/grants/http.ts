@@ -1,19 +1,18 @@
 import ky, { isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from "ky";
-import { codeForStatus, TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
+import type { GrantedToken } from "../grant.js";
+import {
+  codeForStatus,
+  type SessionEndReason,
+  TokenFetchCode,
+  TokenFetchError,
+} from "../token-fetch-error.js";
 
-/** Username and password sent to the token endpoint as JSON. */
-export interface Credentials {
-  username: string;
-  password: string;
-}
-
-/** What one fetch produced, before the source works out the expiry. */
-export interface FetchedToken {
-  token: string;
-  /** The lifetime the endpoint announced (`expires_in`), in milliseconds. */
-  expiresInMs?: number | undefined;
-  /** The endpoint's clock (`Date` header) when it answered, where readable. */
-  serverNowMs?: number | undefined;
+/** What a token endpoint answered, read and checked. */
+export interface TokenAnswer extends GrantedToken {
+  /** OAuth `refresh_token`, when the endpoint issued one. */
+  refreshToken?: string | undefined;
+  /** OAuth `token_type` (`"Bearer"`, `"DPoP"`), when given. */
+  tokenType?: string | undefined;
 }
 
 /** The most a token answer may weigh: a token has no business being megabytes. */
@@ -24,25 +23,20 @@ const EXCERPT_LENGTH = 120;
 const ERROR_BODY_BYTES = 4 * 1024;
 /** How long an error answer's body may take to arrive: what came by then is the excerpt. */
 const ERROR_BODY_WAIT_MS = 1_000;
-
-interface EndpointFetcherOptions {
-  endpoint: string | URL;
-  credentials: Credentials | (() => Credentials | Promise<Credentials>);
-  http: KyInstance | undefined;
-  timeoutMs: number;
-}
+/** The longest a single request may take; the source's signal bounds the whole fetch. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /**
- * Creates the fetch for the username/password grant: POST JSON
- * `{"username","password"}`, answer `{"token"}` or `{"access_token","expires_in"}`.
+ * The ky client for a token endpoint: the app's `http` or ours, never following a redirect, and
+ * reading a few KiB of an error answer at most. `retry: false` for requests that must go at most
+ * once (a rotating refresh token is spent by the first request that reaches the server).
  */
-export function createEndpointFetcher(
-  options: EndpointFetcherOptions,
-): (signal: AbortSignal) => Promise<FetchedToken> {
-  const { endpoint, credentials, timeoutMs } = options;
-  // Never follow a redirect with the password in the body; it may lead to another origin.
-  const client = (options.http ?? ky.create(defaultKyOptions(timeoutMs))).extend({
+export function tokenClient(http: KyInstance | undefined, retry: boolean): KyInstance {
+  const base = http ?? ky.create(defaultKyOptions());
+  // Never follow a redirect with a secret in the body; it may lead to another origin.
+  return base.extend({
     redirect: "manual",
+    ...(retry ? {} : { retry: 0 }),
     // ky reads an error answer for HTTPError.data (up to 10 MiB): hand it a few KiB only.
     hooks: {
       afterResponse: [
@@ -51,38 +45,83 @@ export function createEndpointFetcher(
       ],
     },
   });
-
-  return async (signal) => {
-    const { username, password } = await resolveCredentials(credentials);
-    let response: Response;
-    try {
-      response = await client.post(endpoint, {
-        json: { username, password },
-        headers: { accept: "application/json" },
-        signal,
-      });
-    } catch (error) {
-      throw await fromKyError(error, password);
-    }
-    let text: string;
-    try {
-      text = await capBody(response, tooLarge).text();
-    } catch (error) {
-      if (error instanceof TokenFetchError || signal.aborted) throw error;
-      throw new TokenFetchError("the connection failed while reading the token response", {
-        code: TokenFetchCode.Unavailable,
-        status: response.status,
-        cause: error,
-      });
-    }
-    return { ...parseTokenBody(text, response.status), serverNowMs: serverTime(response) };
-  };
 }
 
-function defaultKyOptions(timeoutMs: number) {
-  const maxRetryAfterMs = Math.min(timeoutMs / 2, 5_000);
+/** How a token request went out: its body, and what to redact and blame when it fails. */
+export interface TokenRequest {
+  json?: Record<string, string> | undefined;
+  form?: URLSearchParams | undefined;
+  headers?: Record<string, string> | undefined;
+  signal: AbortSignal;
+  /** Redacted from any excerpt of the answer: the password or refresh token sent. */
+  secret: string;
+  /** The session end a refusal (400, 401, 403) means. */
+  refused: SessionEndReason;
+}
+
+/** POSTs to a token endpoint and reads the answer as a token. */
+export async function postForToken(
+  client: KyInstance,
+  endpoint: string | URL,
+  request: TokenRequest,
+): Promise<TokenAnswer> {
+  const response = await post(client, endpoint, request);
+  let text: string;
+  try {
+    text = await capBody(response, tooLarge).text();
+  } catch (error) {
+    if (error instanceof TokenFetchError || request.signal.aborted) throw error;
+    throw new TokenFetchError("the connection failed while reading the token response", {
+      code: TokenFetchCode.Unavailable,
+      status: response.status,
+      cause: error,
+    });
+  }
+  return { ...parseTokenBody(text, response.status), serverDate: serverTime(response) };
+}
+
+/** POSTs a token request; failures become TokenFetchErrors that hold no secret. */
+export async function post(
+  client: KyInstance,
+  endpoint: string | URL,
+  { json, form, headers, signal, secret, refused }: TokenRequest,
+): Promise<Response> {
+  try {
+    return await client.post(endpoint, {
+      ...(json === undefined ? { body: form as BodyInit } : { json }),
+      headers: { accept: "application/json", ...headers },
+      signal,
+    });
+  } catch (error) {
+    throw await fromKyError(error, secret, refused);
+  }
+}
+
+/** A relative URL where nothing can resolve it (Node without `http`): a TypeError now, not later. */
+export function checkEndpoint(
+  grant: string,
+  option: string,
+  endpoint: unknown,
+  http: unknown,
+): void {
+  if (!(typeof endpoint === "string" && endpoint !== "") && !(endpoint instanceof URL)) {
+    throw new TypeError(`${grant}: ${option} must be a non-empty string or a URL`);
+  }
+  if (http !== undefined && typeof http !== "function") {
+    throw new TypeError(`${grant}: http must be a ky instance`);
+  }
+  const relative = typeof endpoint === "string" && !/^[a-z][a-z\d+.-]*:/i.test(endpoint);
+  if (relative && http === undefined && typeof location === "undefined") {
+    throw new TypeError(
+      `${grant}: ${option} "${endpoint}" is relative and there is no page URL to resolve it against here: give an absolute URL, or an http ky instance with a baseUrl`,
+    );
+  }
+}
+
+function defaultKyOptions() {
+  const maxRetryAfterMs = REQUEST_TIMEOUT_MS / 2;
   return {
-    timeout: timeoutMs,
+    timeout: REQUEST_TIMEOUT_MS,
     retry: {
       limit: 2,
       // Asking for a token twice is harmless; ky leaves POST out by default.
@@ -96,38 +135,24 @@ function defaultKyOptions(timeoutMs: number) {
   };
 }
 
-async function resolveCredentials(
-  credentials: EndpointFetcherOptions["credentials"],
-): Promise<Credentials> {
-  let value: unknown;
-  try {
-    value = typeof credentials === "function" ? await credentials() : credentials;
-  } catch (error) {
-    throw new TokenFetchError("the credentials function failed", {
-      code: TokenFetchCode.Unauthenticated,
-      cause: error,
-    });
-  }
-  const { username, password } = (value ?? {}) as Partial<Credentials>;
-  if (typeof username !== "string" || typeof password !== "string") {
-    throw new TokenFetchError("credentials must be { username: string, password: string }", {
-      code: TokenFetchCode.Unauthenticated,
-    });
-  }
-  return { username, password };
-}
-
-async function fromKyError(error: unknown, password: string): Promise<unknown> {
+async function fromKyError(
+  error: unknown,
+  secret: string,
+  refused: SessionEndReason,
+): Promise<unknown> {
   if (isHTTPError(error)) {
     const { status, statusText } = error.response;
     const redirected = status === 0 || (status >= 300 && status < 400);
+    const oauthError = (error.data as { error?: unknown } | undefined)?.error;
     const message = redirected
       ? "the token endpoint answered with a redirect, which is not followed so credentials never leave its origin"
-      : `the token endpoint answered ${status}${statusText ? ` ${statusText}` : ""}`;
+      : `the token endpoint answered ${status}${statusText ? ` ${statusText}` : ""}${typeof oauthError === "string" ? ` (${oauthError.slice(0, 40)})` : ""}`;
+    const code = codeForStatus(status);
     return new TokenFetchError(message, {
-      code: codeForStatus(status),
+      code,
       status,
-      bodyExcerpt: excerpt(error.data, password),
+      bodyExcerpt: excerpt(error.data, secret),
+      reason: code === TokenFetchCode.Unauthenticated ? refused : undefined,
     });
   }
   if (isTimeoutError(error)) {
@@ -137,10 +162,13 @@ async function fromKyError(error: unknown, password: string): Promise<unknown> {
   }
   if (isNetworkError(error)) {
     // ky's own errors hold the request options, password included: keep only the network cause.
-    return new TokenFetchError("could not reach the token endpoint", {
-      code: TokenFetchCode.Unavailable,
-      cause: error.cause,
-    });
+    return new TokenFetchError(
+      "could not reach the token endpoint (a network error; in a browser a CORS refusal looks the same)",
+      {
+        code: TokenFetchCode.Unavailable,
+        cause: error.cause,
+      },
+    );
   }
   return error;
 }
@@ -185,7 +213,7 @@ const tooLarge = (status: number) =>
     status,
   });
 
-function parseTokenBody(text: string, status: number): FetchedToken {
+function parseTokenBody(text: string, status: number): TokenAnswer {
   const invalid = (why: string) =>
     new TokenFetchError(`the token response ${why}`, { code: TokenFetchCode.Internal, status });
   let body: unknown;
@@ -200,12 +228,17 @@ function parseTokenBody(text: string, status: number): FetchedToken {
   if (typeof token !== "string" || token === "") {
     throw invalid('has no non-empty string "token" or "access_token"');
   }
+  const { refresh_token: refreshToken, token_type: tokenType } = record;
+  const answer: TokenAnswer = { token };
+  if (typeof refreshToken === "string" && refreshToken !== "") answer.refreshToken = refreshToken;
+  if (typeof tokenType === "string") answer.tokenType = tokenType;
   const expiresIn = record.expires_in;
-  if (expiresIn === undefined || expiresIn === null) return { token };
+  if (expiresIn === undefined || expiresIn === null) return answer;
   if (typeof expiresIn !== "number" || !Number.isFinite(expiresIn)) {
     throw invalid('has an "expires_in" that is not a number of seconds');
   }
-  return { token, expiresInMs: expiresIn * 1000 };
+  answer.expiresIn = expiresIn;
+  return answer;
 }
 
 function serverTime(response: Response): number | undefined {
@@ -224,10 +257,10 @@ function retryAfterMs(response: Response): number {
   return Number.isNaN(date) ? 0 : date - Date.now();
 }
 
-function excerpt(data: unknown, password: string): string | undefined {
+function excerpt(data: unknown, secret: string): string | undefined {
   if (data === undefined || data === null || data === "") return undefined;
   let text = typeof data === "string" ? data : JSON.stringify(data);
-  if (password !== "") text = text.replace(passwordPattern(password), "[redacted]");
+  if (secret !== "") text = text.replace(secretPattern(secret), "[redacted]");
   text = text.replace(/\s+/g, " ").trim();
   return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
 }
@@ -245,11 +278,11 @@ const SHORT_ESCAPES: Record<string, string> = {
 };
 
 /**
- * Matches the password as sent, and as an echo may spell it inside a JSON
+ * Matches the secret (a password, a refresh token) as sent, and as an echo may spell it inside a JSON
  * string, whatever the encoder: any character as \\uXXXX (Go escapes <>&,
  * Python everything non-ASCII, in either case of hex), or a short escape (\\/).
  */
-function passwordPattern(password: string): RegExp {
+function secretPattern(password: string): RegExp {
   const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const hex = (unit: number) =>
     [...unit.toString(16).padStart(4, "0")]

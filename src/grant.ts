@@ -1,0 +1,73 @@
+/**
+ * The contract between a token source and its grant: how a token is obtained. A grant is a
+ * function the app imports and passes as `fetchToken` (`passwordGrant(…)`, `refreshTokenGrant(…)`,
+ * or its own), so an app bundles only the grants it names.
+ */
+
+/** What a grant resolves to: the token alone, or the token with what is known about it. */
+export type FetchTokenResult = string | GrantedToken;
+
+/** A token and what the grant knows about it. Only `token` is required. */
+export interface GrantedToken {
+  /** The access token, sent as `<scheme> <token>`. */
+  token: string;
+  /**
+   * When it expires, in milliseconds since the epoch on this machine's clock (`Date.now()`).
+   * Default: read from the JWT's own claims, or unknown (used until the server refuses it).
+   */
+  expiresAt?: number | undefined;
+  /** Its lifetime in seconds as the endpoint announced it (OAuth `expires_in`), from arrival. */
+  expiresIn?: number | undefined;
+  /**
+   * The endpoint's clock when it answered (its `Date` header), in ms since the epoch: read
+   * against a JWT's `exp` when the JWT has no `iat`.
+   */
+  serverDate?: number | undefined;
+  /**
+   * State the grant keeps between fetches, such as a rotating refresh token. The source hands it
+   * to the next fetch as {@link GrantContext.state}, passes it to the other tabs with the token
+   * (`shareAcrossTabs`), and forgets it on `clear()`. Leave it out to keep none.
+   */
+  state?: string | undefined;
+}
+
+/** What a grant is called with, once per fetch. */
+export interface GrantContext {
+  /** Aborts when the fetch times out (`timeoutMs`) or the source is cleared (`clear()`). */
+  signal: AbortSignal;
+  /** The `state` of the last token (here or in another tab), or `undefined`. */
+  state: string | undefined;
+  /** With `dpop`: signs DPoP proofs with the source's key for the token endpoint. */
+  dpop?: DpopSigner | undefined;
+}
+
+/** Signs DPoP proofs (RFC 9449) with a source's key; given to grants of a DPoP source. */
+export interface DpopSigner {
+  /** A proof for one request (`htm` method, `htu` URL), with the origin's nonce once it gave one. */
+  proof(method: string, url: string, accessToken?: string): Promise<string>;
+  /** Keeps a nonce the server at `url`'s origin handed out (its `DPoP-Nonce` header). */
+  nonce(url: string, nonce: string): void;
+}
+
+/** What a grant's `revoke` is called with. */
+export interface RevokeContext {
+  /** The state the session held (a refresh token). */
+  state: string;
+  /** Aborts after `timeoutMs`: revoking is best effort. */
+  signal: AbortSignal;
+}
+
+/**
+ * Obtains a token. A `TokenFetchError` it throws keeps its code (and its `reason`, which ends the
+ * session); anything else counts as Unavailable.
+ */
+export interface TokenGrant {
+  (context: GrantContext): Promise<FetchTokenResult>;
+  /**
+   * Called by `clear()` in the tab that signed out, with the state the session held: revokes it
+   * at the server (a refresh token). Best effort, bounded by `timeoutMs`, once for all tabs.
+   */
+  revoke?: ((context: RevokeContext) => Promise<void>) | undefined;
+  /** Called by `clear()` in every tab: forget what the grant remembered of the session. */
+  reset?: (() => void) | undefined;
+}

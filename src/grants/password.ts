@@ -1,0 +1,181 @@
+import type { KyInstance } from "ky";
+import type { TokenGrant } from "../grant.js";
+import { TokenFetchCode, TokenFetchError } from "../token-fetch-error.js";
+import { checkEndpoint, postForToken, tokenClient } from "./http.js";
+import {
+  checkRefreshOptions,
+  createRefresher,
+  isRefusal,
+  type RefreshTokenStore,
+} from "./refresh.js";
+
+/** Username and password sent to the token endpoint as JSON. */
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** Options for {@link passwordGrant}. */
+export interface PasswordGrantOptions {
+  /**
+   * The token endpoint: a POST of JSON `{"username","password"}` answered by `{"token"}` or
+   * `{"access_token","expires_in","refresh_token"?}`. Relative URLs resolve against the page (or
+   * `http`'s `baseUrl`/`prefix`). Redirects are refused.
+   */
+  endpoint: string | URL;
+  /**
+   * The username and password, or a function asked whenever they are needed: at sign-in, and
+   * when there is no usable refresh token. It may return `undefined` when it has none (the user
+   * signed out, or the app dropped the password after signing in).
+   */
+  credentials: Credentials | (() => Credentials | undefined | Promise<Credentials | undefined>);
+  /**
+   * The ky instance for the requests, to bring hooks, `baseUrl` or retry settings. Default: one
+   * that retries a failed sign-in twice (408, 429, 5xx, network errors) with jittered backoff,
+   * and gives each request 10 s. Redirects are refused on either; refreshes are never retried.
+   */
+  http?: KyInstance | undefined;
+  /** Where refresh requests go (`{"grant_type":"refresh_token",…}`). Default: `endpoint`. */
+  refreshEndpoint?: string | URL | undefined;
+  /** Where `clear()` revokes the refresh token (RFC 7009). Default: none, it is only forgotten. */
+  revokeEndpoint?: string | URL | undefined;
+  /** Keeps the refresh token beyond the page (see SECURITY.md). Default: memory only. */
+  store?: RefreshTokenStore | undefined;
+}
+
+/**
+ * The password grant, as a `fetchToken`: signs in with the username and password and, when the
+ * endpoint answers with a `refresh_token`, refreshes with it (rotating it on every use) instead
+ * of asking for the password again. Credentials the endpoint refused are not sent again until
+ * they change or `clear()` is called.
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenSource({
+ *   fetchToken: passwordGrant({ endpoint: "/auth/token", credentials: () => form.credentials() }),
+ * });
+ * ```
+ */
+export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("passwordGrant: options must be an object");
+  }
+  const { endpoint, credentials, http } = options;
+  checkEndpoint("passwordGrant", "endpoint", endpoint, http);
+  if (options.refreshEndpoint !== undefined) {
+    checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
+  }
+  checkRefreshOptions("passwordGrant", options);
+  if (typeof credentials !== "function" && !isCredentials(credentials)) {
+    throw new TypeError(
+      "passwordGrant: credentials must be { username: string, password: string } or a function returning them",
+    );
+  }
+  const client = tokenClient(http, true);
+  const refresher = createRefresher("passwordGrant", {
+    ...options,
+    refreshEndpoint: options.refreshEndpoint ?? endpoint,
+  });
+  /** A digest of the pair the endpoint refused last: the password itself is not kept. */
+  let refusedDigest: string | undefined;
+
+  const grant: TokenGrant = async ({ signal, state }) => {
+    const refreshToken = await refresher.stored(state);
+    if (refreshToken !== undefined) {
+      try {
+        return await refresher.refresh(refreshToken, signal);
+      } catch (error) {
+        if (!isRefusal(error)) throw error;
+      }
+    }
+    const { username, password } = await resolveCredentials(
+      credentials,
+      refreshToken !== undefined,
+    );
+    const digest = await digestOf(username, password);
+    if (digest === refusedDigest) {
+      throw new TokenFetchError(
+        "the token endpoint refused these credentials: they are not sent again until they change or clear() is called",
+        { code: TokenFetchCode.Unauthenticated, reason: "credentials-refused", repeated: true },
+      );
+    }
+    try {
+      const answer = await postForToken(client, endpoint, {
+        json: { username, password },
+        signal,
+        secret: password,
+        refused: "credentials-refused",
+      });
+      refusedDigest = undefined;
+      return refresher.keep(answer, undefined);
+    } catch (error) {
+      if (isRefusal(error)) refusedDigest = digest;
+      throw error;
+    }
+  };
+  grant.revoke = refresher.revoke;
+  grant.reset = () => {
+    refusedDigest = undefined;
+    refresher.reset();
+  };
+  return grant;
+}
+
+function isCredentials(value: unknown): value is Credentials {
+  if (typeof value !== "object" || value === null) return false;
+  const { username, password } = value as Partial<Credentials>;
+  return typeof username === "string" && typeof password === "string";
+}
+
+async function resolveCredentials(
+  credentials: PasswordGrantOptions["credentials"],
+  afterRefusedRefresh: boolean,
+): Promise<Credentials> {
+  let value: unknown;
+  try {
+    value = typeof credentials === "function" ? await credentials() : credentials;
+  } catch (error) {
+    throw new TokenFetchError("the credentials function failed", {
+      code: TokenFetchCode.Unauthenticated,
+      cause: error,
+    });
+  }
+  if (value === undefined || value === null) {
+    throw new TokenFetchError(
+      afterRefusedRefresh
+        ? "the refresh token was refused and there are no credentials to sign in with"
+        : "there are no credentials to sign in with",
+      {
+        code: TokenFetchCode.Unauthenticated,
+        reason: afterRefusedRefresh ? "refresh-token-refused" : "credentials-refused",
+      },
+    );
+  }
+  if (!isCredentials(value)) {
+    throw new TokenFetchError("credentials must be { username: string, password: string }", {
+      code: TokenFetchCode.Unauthenticated,
+    });
+  }
+  return { username: value.username, password: value.password };
+}
+
+/** SHA-256 of the pair where WebCrypto is available (secure contexts), else a 53-bit hash. */
+async function digestOf(username: string, password: string): Promise<string> {
+  const text = `${username}\u0000${password}`;
+  const subtle = globalThis.crypto?.subtle;
+  if (subtle !== undefined) {
+    const hash = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(text)));
+    return String.fromCharCode(...hash);
+  }
+  // cyrb53: no secret, but enough to tell one typed password from another.
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return `${h2 >>> 0}:${h1 >>> 0}`;
+}

@@ -1,0 +1,88 @@
+import type { KyInstance } from "ky";
+import type { TokenGrant } from "../grant.js";
+import { TokenFetchCode, TokenFetchError } from "../token-fetch-error.js";
+import { checkEndpoint } from "./http.js";
+import {
+  checkRefreshOptions,
+  createRefresher,
+  isRefusal,
+  type RefreshTokenStore,
+} from "./refresh.js";
+
+/** Options for {@link refreshTokenGrant}. */
+export interface RefreshTokenGrantOptions {
+  /**
+   * The token endpoint: a POST of JSON `{"grant_type":"refresh_token","refresh_token"}`
+   * answered by `{"access_token","expires_in","refresh_token"?}`. Redirects are refused.
+   */
+  endpoint: string | URL;
+  /**
+   * The refresh token the app got elsewhere (an authorization-code + PKCE sign-in), or a function
+   * asked when the grant has none: after a refusal or a sign-out it may give a new one, or
+   * `undefined`. A string is used once: it is spent by its first refresh.
+   */
+  refreshToken: string | (() => string | undefined | Promise<string | undefined>);
+  /** The ky instance for the requests. Default: ours; refreshes are never retried. */
+  http?: KyInstance | undefined;
+  /** Where `clear()` revokes the refresh token (RFC 7009). Default: none, it is only forgotten. */
+  revokeEndpoint?: string | URL | undefined;
+  /** Keeps the refresh token beyond the page (see SECURITY.md). Default: memory only. */
+  store?: RefreshTokenStore | undefined;
+}
+
+/**
+ * The refresh-token grant, as a `fetchToken`: trades the refresh token for an access token and
+ * its successor (rotation) on every fetch. A refused refresh token (`invalid_grant`) is dropped
+ * and the session ends (`session-ended`, reason `"refresh-token-refused"`).
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenSource({
+ *   fetchToken: refreshTokenGrant({ endpoint: "/oauth/token", refreshToken: pkce.refreshToken }),
+ * });
+ * ```
+ */
+export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("refreshTokenGrant: options must be an object");
+  }
+  const { endpoint, http, refreshToken: initial } = options;
+  checkEndpoint("refreshTokenGrant", "endpoint", endpoint, http);
+  checkRefreshOptions("refreshTokenGrant", options);
+  if (typeof initial !== "function" && !(typeof initial === "string" && initial !== "")) {
+    throw new TypeError(
+      "refreshTokenGrant: refreshToken must be a non-empty string or a function returning one",
+    );
+  }
+  const refresher = createRefresher("refreshTokenGrant", { ...options, refreshEndpoint: endpoint });
+  let unused: string | undefined = typeof initial === "string" ? initial : undefined;
+
+  const grant: TokenGrant = async ({ signal, state }) => {
+    let refreshToken = (await refresher.stored(state)) ?? unused;
+    if (refreshToken === undefined && typeof initial === "function") {
+      const given = await initial();
+      refreshToken = typeof given === "string" && given !== "" ? given : undefined;
+    }
+    if (refreshToken === undefined) {
+      throw new TokenFetchError("there is no refresh token: sign in again", {
+        code: TokenFetchCode.Unauthenticated,
+        reason: "refresh-token-refused",
+      });
+    }
+    try {
+      const granted = await refresher.refresh(refreshToken, signal);
+      // Spent now: its successor travels as the session's state.
+      unused = undefined;
+      return granted;
+    } catch (error) {
+      if (isRefusal(error)) unused = undefined;
+      throw error;
+    }
+  };
+  grant.revoke = refresher.revoke;
+  grant.reset = () => {
+    unused = undefined;
+    refresher.reset();
+  };
+  return grant;
+}
