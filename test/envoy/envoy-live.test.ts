@@ -26,6 +26,7 @@ import {
   httpFilterConfig,
   loadEnvoyConfig,
 } from "./envoy-yaml.js";
+import { passwordTokens } from "./password-tokens.js";
 import {
   findOnPath,
   freePort,
@@ -155,10 +156,7 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
     });
 
     function tokenSource() {
-      return createTokenSource({
-        endpoint: `${envoy.url}/auth/token`,
-        credentials: { username: USERNAME, password: PASSWORD },
-      });
+      return passwordTokens(`${envoy.url}/auth/token`, USERNAME, PASSWORD);
     }
 
     function demoClient(interceptors: Interceptor[]) {
@@ -357,10 +355,7 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
     });
 
     async function token(): Promise<string> {
-      return createTokenSource({
-        endpoint: `${envoy.url}/auth/token`,
-        credentials: { username: USERNAME, password: PASSWORD },
-      }).getToken();
+      return passwordTokens(`${envoy.url}/auth/token`, USERNAME, PASSWORD).getToken();
     }
 
     it("answers a gRPC-Web call with HTTP 200 and grpc-status 7 (PermissionDenied)", async () => {
@@ -376,10 +371,7 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
     });
 
     it("reaches Google's grpc-web runtime as code 7, without a replay", async () => {
-      const tokens = createTokenSource({
-        endpoint: `${envoy.url}/auth/token`,
-        credentials: { username: USERNAME, password: PASSWORD },
-      });
+      const tokens = passwordTokens(`${envoy.url}/auth/token`, USERNAME, PASSWORD);
       let replays = 0;
       const client = new GrpcWebClientBase({
         format: "binary",

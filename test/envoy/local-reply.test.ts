@@ -40,6 +40,7 @@ import {
   str,
 } from "./envoy-yaml.js";
 import { localReplyFor } from "./local-reply.js";
+import { passwordTokens } from "./password-tokens.js";
 
 // Without an Envoy binary, this suite checks the other half of the local_reply_config contract:
 // it answers rejected calls exactly as envoy.yaml's mappers shape jwt_authn's local replies
@@ -130,10 +131,7 @@ async function startDemo(options: { jwtAudience?: string } = {}): Promise<DemoSe
 
 /** A token source whose first token the edge rejects; later ones come from the demo. */
 function tokensStartingWithABadOne(demo: DemoServer) {
-  const real = createTokenSource({
-    endpoint: demo.tokenUrl,
-    credentials: { username: USERNAME, password: PASSWORD },
-  });
+  const real = passwordTokens(demo.tokenUrl, USERNAME, PASSWORD);
   let fetches = 0;
   const tokens = createTokenSource({
     fetchToken: async () => (fetches++ === 0 ? "not.a-valid.jwt" : real.getToken()),
@@ -256,10 +254,7 @@ describe("an edge rejection shaped by envoy.yaml's local_reply_config", () => {
   it("reaches both gRPC-Web clients as PermissionDenied (7) for a token of another audience, without a replay", async () => {
     const demo = await startDemo({ jwtAudience: "some-other-api" });
     const edge = await startEdge(shipped, demo);
-    const tokens = createTokenSource({
-      endpoint: demo.tokenUrl,
-      credentials: { username: USERNAME, password: PASSWORD },
-    });
+    const tokens = passwordTokens(demo.tokenUrl, USERNAME, PASSWORD);
     let replays = 0;
     const onReplay = () => replays++;
     const runtime = grpcWebClient(createGrpcWebInterceptors(tokens, { onReplay }));

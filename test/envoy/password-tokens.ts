@@ -1,0 +1,23 @@
+import { createTokenSource, type TokenSource } from "../../src/index.js";
+
+/**
+ * A token source that signs in at the demo's token endpoint with a username and password. Written
+ * against `createTokenSource`'s `fetchToken` option only, so these tests exercise Envoy, not the
+ * library's grant helpers.
+ */
+export function passwordTokens(endpoint: string, username: string, password: string): TokenSource {
+  return createTokenSource({
+    fetchToken: async ({ signal }) => {
+      const res = await fetch(endpoint, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username, password }),
+        signal,
+      });
+      if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
+      const body = (await res.json()) as { access_token?: unknown };
+      if (typeof body.access_token !== "string") throw new Error("no access_token in the answer");
+      return body.access_token;
+    },
+  });
+}
