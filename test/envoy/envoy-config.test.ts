@@ -1,4 +1,8 @@
-import { createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { cors, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { codeFromHttpStatus as connectCodeFromHttpStatus } from "@connectrpc/connect/protocol-connect";
+import { codeFromHttpStatus as grpcCodeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
@@ -15,6 +19,7 @@ import {
   at,
   clusterOf,
   clustersOf,
+  ENVOY_YAML,
   endpointAddressesOf,
   hcmOf,
   httpFilterConfig,
@@ -30,7 +35,13 @@ import {
 import { localReplyFor, localReplyMappersOf } from "./local-reply.js";
 
 const config = loadEnvoyConfig();
+const README = readFileSync(
+  fileURLToPath(new URL("../../envoy/README.md", import.meta.url)),
+  "utf8",
+);
 
+/** Where the Lua filter puts each call's gRPC status and the access log reads it. */
+const GRPC_STATUS_KEY = "grpc_web_auth:grpc_status";
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const CORS_POLICY_TYPE = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
@@ -56,9 +67,48 @@ function seconds(value: Json | undefined, what: string): number {
   return Number(match[1]);
 }
 
+/** Every route to grpc_backend, in match order. */
+function grpcRoutes(): JsonObject[] {
+  return routesOf(config).filter((r) => at(r, "route", "cluster") === "grpc_backend");
+}
+
+/** The catch-all route to grpc_backend: unary calls. */
 function grpcRoute(): JsonObject {
-  const route = routesOf(config).find((r) => at(r, "route", "cluster") === "grpc_backend");
-  return obj(route, "route to grpc_backend");
+  const route = grpcRoutes().find(
+    (r) => JSON.stringify(r.match) === JSON.stringify({ prefix: "/" }),
+  );
+  return obj(route, "catch-all route to grpc_backend");
+}
+
+/**
+ * The route Envoy picks for a request: the first whose match fits. Models exact `path`, `prefix`
+ * and `present_match` header matchers, and throws on anything else rather than guess.
+ */
+function routeFor(path: string, headers: Record<string, string> = {}): JsonObject {
+  const route = routesOf(config).find((r) => {
+    const match = obj(r.match, "route match");
+    for (const key of Object.keys(match)) {
+      if (!["path", "prefix", "headers"].includes(key))
+        throw new TypeError(`match.${key} not modelled`);
+    }
+    if (match.path !== undefined && match.path !== path) return false;
+    if (match.prefix !== undefined && !path.startsWith(str(match.prefix, "prefix"))) return false;
+    return arr(match.headers ?? [], "match.headers").every((h) => {
+      const header = obj(h, "header matcher");
+      if (Object.keys(header).sort().join() !== "name,present_match") {
+        throw new TypeError(`header matcher ${JSON.stringify(header)} not modelled`);
+      }
+      return str(header.name, "header name").toLowerCase() in headers === header.present_match;
+    });
+  });
+  return obj(route, `route for ${path}`);
+}
+
+/** The HTTP path of every method of the demo service whose kind is `kind`. */
+function demoPaths(kind: "unary" | "server_streaming"): string[] {
+  return DemoService.methods
+    .filter((m) => m.methodKind === kind)
+    .map((m) => `/${DemoService.typeName}/${m.name}`);
 }
 
 function tokenRoutes(): JsonObject[] {
@@ -98,6 +148,7 @@ describe("envoy/envoy.yaml", () => {
       "envoy.filters.http.jwt_authn",
       "envoy.filters.http.grpc_web",
       "envoy.filters.http.connect_grpc_bridge",
+      "envoy.filters.http.lua",
       "envoy.filters.http.router",
     ]);
   });
@@ -114,6 +165,7 @@ describe("envoy/envoy.yaml", () => {
         "type.googleapis.com/envoy.extensions.filters.http.grpc_web.v3.GrpcWeb",
       "envoy.filters.http.connect_grpc_bridge":
         "type.googleapis.com/envoy.extensions.filters.http.connect_grpc_bridge.v3.FilterConfig",
+      "envoy.filters.http.lua": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
       "envoy.filters.http.router":
         "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     });
@@ -143,14 +195,58 @@ describe("envoy/envoy.yaml", () => {
     const routes = routesOf(config);
     expect(routes.at(-1)).toBe(grpcRoute());
     expect(at(grpcRoute(), "match")).toEqual({ prefix: "/" });
+    for (const route of tokenRoutes()) {
+      expect(routes.indexOf(route)).toBeLessThan(routes.indexOf(grpcRoutes()[0] ?? {}));
+    }
   });
 
   it("does not cut gRPC streams at 15 s yet honours the client's grpc-timeout", () => {
-    const route = grpcRoute();
-    expect(at(route, "route", "timeout")).toBe("0s");
-    expect(at(route, "route", "max_stream_duration", "grpc_timeout_header_max")).toBeDefined();
-    // A `grpc: {}` matcher would not match the CORS preflight (OPTIONS): the browser gets 404.
-    expect(at(route, "match", "grpc")).toBeUndefined();
+    expect(grpcRoutes().length).toBeGreaterThan(0);
+    for (const route of grpcRoutes()) {
+      expect(at(route, "route", "timeout")).toBe("0s");
+      // The client's grpc-timeout is the deadline, never shortened (0s = no cap on the header).
+      expect(at(route, "route", "max_stream_duration", "grpc_timeout_header_max")).toBe("0s");
+      // A `grpc: {}` matcher would not match the CORS preflight (OPTIONS): the browser gets 404.
+      expect(at(route, "match", "grpc")).toBeUndefined();
+    }
+  });
+
+  it("never caps a server stream, with or without a deadline", () => {
+    const streams = demoPaths("server_streaming");
+    expect(streams.length).toBeGreaterThan(0);
+    for (const path of streams) {
+      for (const headers of [{}, { "grpc-timeout": "60S" }, { "connect-timeout-ms": "60000" }]) {
+        const route = routeFor(path, headers);
+        expect(at(route, "route", "cluster"), path).toBe("grpc_backend");
+        expect(at(route, "route", "max_stream_duration", "max_stream_duration"), path).toBe("0s");
+      }
+    }
+  });
+
+  it("caps a unary call without a deadline at a considered time", () => {
+    const unary = demoPaths("unary");
+    expect(unary.length).toBeGreaterThan(0);
+    for (const path of [...unary, "/some.other.v1.Service/Method"]) {
+      const route = routeFor(path);
+      expect(at(route, "route", "cluster"), path).toBe("grpc_backend");
+      const cap = seconds(at(route, "route", "max_stream_duration", "max_stream_duration"), path);
+      expect(cap, path).toBeGreaterThan(0);
+      // Well under stream_idle_timeout, which held such calls until now.
+      expect(cap, path).toBeLessThanOrEqual(60);
+      expect(cap).toBeLessThan(seconds(hcmOf(config).stream_idle_timeout, "stream_idle_timeout"));
+    }
+  });
+
+  it("leaves a unary call with a deadline to that deadline, gRPC-Web and Connect alike", () => {
+    for (const path of demoPaths("unary")) {
+      // grpc-timeout: Envoy takes the header as the stream's deadline (grpc_timeout_header_max).
+      const grpcWeb = routeFor(path, { "grpc-timeout": "60S" });
+      expect(at(grpcWeb, "route", "max_stream_duration", "grpc_timeout_header_max")).toBe("0s");
+      // connect-timeout-ms becomes grpc-timeout only in the bridge, after Envoy set the deadline:
+      // such calls need a route without the cap, or a 60 s deadline would be cut at the cap.
+      const connect = routeFor(path, { "connect-timeout-ms": "60000" });
+      expect(at(connect, "route", "max_stream_duration", "max_stream_duration")).toBe("0s");
+    }
   });
 
   it("reclaims idle streams after a considered time and has no request timeout that cuts streams", () => {
@@ -239,6 +335,35 @@ describe("envoy/envoy.yaml", () => {
     expect(endpointAddressesOf(cluster)).toEqual([{ address: "127.0.0.1", port_value: 8081 }]);
   });
 
+  describe("edge limits (Envoy's edge best practices)", () => {
+    it("caps downstream connections globally with the overload manager", () => {
+      const monitors = arr(
+        at(config, "overload_manager", "resource_monitors"),
+        "resource_monitors",
+      );
+      const monitor = obj(
+        monitors.find(
+          (m) => at(m, "name") === "envoy.resource_monitors.global_downstream_max_connections",
+        ),
+        "global_downstream_max_connections monitor",
+      );
+      expect(at(monitor, "typed_config", "@type")).toBe(
+        "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+      );
+      const max = at(monitor, "typed_config", "max_active_downstream_connections");
+      expect(typeof max).toBe("number");
+      expect(max).toBeGreaterThan(0);
+    });
+
+    it("limits every connection's buffer to 32 KiB, on the listener and on each cluster", () => {
+      const listener = at(config, "static_resources", "listeners", 0);
+      expect(at(listener ?? null, "per_connection_buffer_limit_bytes")).toBe(32768);
+      for (const cluster of clustersOf(config)) {
+        expect(cluster.per_connection_buffer_limit_bytes, String(cluster.name)).toBe(32768);
+      }
+    });
+  });
+
   it("never sets the deprecated cors, text_format or cluster-level HTTP/2 fields", () => {
     for (const [path, key] of keysIn(config)) {
       expect(key, `${path}.${key}`).not.toBe("cors");
@@ -289,6 +414,38 @@ describe("envoy/envoy.yaml", () => {
       expect(corsPolicy().allow_credentials).toBe(false);
     });
 
+    it("answers preflights from unlisted origins itself instead of forwarding them", () => {
+      // The default (true) sends them past jwt_authn (bypass_cors_preflight) to the backend.
+      expect(corsPolicy().forward_not_matching_preflights).toBe(false);
+    });
+
+    it("allows every header Connect's cors.allowedHeaders lists, plus authorization and dpop", () => {
+      const expected = [
+        ...cors.allowedHeaders.map((h) => h.toLowerCase()),
+        "authorization",
+        "dpop",
+      ];
+      expect(expected.length).toBeGreaterThan(2);
+      expect(headerList(corsPolicy().allow_headers, "allow_headers")).toEqual(
+        expect.arrayContaining(expected),
+      );
+    });
+
+    it("exposes every header Connect's cors.exposedHeaders lists, plus dpop-nonce and date", () => {
+      const expected = [...cors.exposedHeaders.map((h) => h.toLowerCase()), "dpop-nonce", "date"];
+      expect(expected.length).toBeGreaterThan(2);
+      expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
+        expect.arrayContaining(expected),
+      );
+    });
+
+    it("allows GET and POST, the methods Connect's cors.allowedMethods lists", () => {
+      const methods = headerList(corsPolicy().allow_methods, "allow_methods").map((m) =>
+        m.toUpperCase(),
+      );
+      expect(methods).toEqual(expect.arrayContaining([...cors.allowedMethods]));
+    });
+
     it("allows the headers grpc-web clients commonly send", () => {
       expect(headerList(corsPolicy().allow_headers, "allow_headers")).toEqual(
         expect.arrayContaining([
@@ -335,12 +492,91 @@ describe("envoy/envoy.yaml", () => {
         expect(values).toContain(operator);
       }
       expect(values.some((v) => /PATH\)%$/.test(v))).toBe(true);
-      expect(values.some((v) => v.startsWith("%GRPC_STATUS"))).toBe(true);
+      expect(values).toContain(`%DYNAMIC_METADATA(${GRPC_STATUS_KEY})%`);
+      expect(values).toContain("%ACCESS_LOG_TYPE%");
     });
 
-    it("never logs the authorization header", () => {
+    it("does not log %GRPC_STATUS%, which reads UNKNOWN or - for gRPC-Web and Connect calls", () => {
+      // grpc_web and connect_grpc_bridge clear the upstream trailers it would read.
+      expect(JSON.stringify(logs)).not.toContain("%GRPC_STATUS");
+    });
+
+    it("logs a call when it starts and periodically while it is open, not only when it ends", () => {
+      const options = obj(hcmOf(config).access_log_options, "access_log_options");
+      expect(options.flush_access_log_on_new_request).toBe(true);
+      const interval = seconds(options.access_log_flush_interval, "access_log_flush_interval");
+      expect(interval).toBeGreaterThan(0);
+      // More often than stream_idle_timeout, so every stream that is still open shows up.
+      expect(interval).toBeLessThan(seconds(hcmOf(config).stream_idle_timeout, "idle"));
+      // The deprecated HCM-level fields are not used.
+      expect(hcmOf(config).access_log_flush_interval).toBeUndefined();
+      expect(hcmOf(config).flush_access_log_on_new_request).toBeUndefined();
+    });
+
+    it("never logs the authorization header or the DPoP proof", () => {
       const text = JSON.stringify(logs).toLowerCase();
       expect(text).not.toContain("authorization");
+      expect(text).not.toContain("dpop");
+    });
+  });
+
+  describe("gRPC status capture (Lua) for the access log", () => {
+    const lua = httpFilterConfig(config, "envoy.filters.http.lua");
+    const script = str(at(lua, "default_source_code", "inline_string"), "Lua inline_string");
+    const [namespace, key] = GRPC_STATUS_KEY.split(":");
+
+    it("runs next to the router, after grpc_web and the Connect bridge in the chain", () => {
+      // Encoders run in reverse order: here it sees the trailers before either filter clears them.
+      const names = httpFiltersOf(config).map((f) => f.name);
+      expect(names.indexOf("envoy.filters.http.lua")).toBe(names.length - 2);
+      expect(names.indexOf("envoy.filters.http.lua")).toBeGreaterThan(
+        names.indexOf("envoy.filters.http.grpc_web"),
+      );
+      expect(names.indexOf("envoy.filters.http.lua")).toBeGreaterThan(
+        names.indexOf("envoy.filters.http.connect_grpc_bridge"),
+      );
+    });
+
+    it("sets exactly the dynamic metadata the access log reads", () => {
+      expect(script).toContain(`dynamicMetadata():set("${namespace}", "${key}", status)`);
+    });
+
+    it("hooks responses only, streams the body through and reads the trailers", () => {
+      expect(script).toContain("function envoy_on_response(handle)");
+      expect(script).not.toContain("envoy_on_request");
+      expect(script).toContain("handle:bodyChunks()");
+      expect(script).toContain("handle:trailers()");
+      // body() would buffer a whole server stream.
+      expect(script).not.toMatch(/handle:body\(/);
+    });
+
+    it("maps plain HTTP errors to the codes Connect and gRPC clients derive from them", () => {
+      const table = Object.fromEntries(
+        [...script.matchAll(/\["(\d{3})"\] = "(\d+)"/g)].map((m) => [m[1], Number(m[2])]),
+      );
+      expect(Object.keys(table).length).toBeGreaterThan(0);
+      for (let status = 300; status < 600; status++) {
+        const expected = connectCodeFromHttpStatus(status);
+        expect(grpcCodeFromHttpStatus(status), `HTTP ${status}`).toBe(expected);
+        // Statuses missing from the table fall back to "2" (Unknown).
+        expect(table[String(status)] ?? 2, `HTTP ${status}`).toBe(expected);
+      }
+      expect(script).toContain('HTTP_TO_GRPC[http_status] or "2"');
+    });
+
+    it("runs on every route to the gRPC backend and on no other", () => {
+      for (const route of routesOf(config)) {
+        const flag = at(
+          route,
+          "metadata",
+          "filter_metadata",
+          "envoy.filters.http.lua",
+          "grpc_route",
+        );
+        const isGrpc = at(route, "route", "cluster") === "grpc_backend";
+        expect(flag === true, JSON.stringify(route.match)).toBe(isGrpc);
+      }
+      expect(script).toContain('handle:metadata():get("grpc_route") ~= true');
     });
   });
 
@@ -349,9 +585,41 @@ describe("envoy/envoy.yaml", () => {
     const provider = obj(at(jwt, "providers", "demo"), "provider demo");
 
     it("reads the token from the authorization header only and forwards it to the backend", () => {
-      expect(provider.from_headers).toEqual([{ name: "authorization", value_prefix: "Bearer " }]);
+      expect(provider.from_headers).toEqual([
+        { name: "authorization", value_prefix: "Bearer " },
+        { name: "authorization", value_prefix: "DPoP " },
+      ]);
       expect(provider.from_params).toBeUndefined();
+      expect(provider.from_cookies).toBeUndefined();
       expect(provider.forward).toBe(true);
+    });
+
+    it("verifies DPoP-bound tokens (authorization: DPoP <token>) at the edge too", () => {
+      const prefixes = arr(provider.from_headers, "from_headers").map((h) => at(h, "value_prefix"));
+      expect(prefixes).toContain("DPoP ");
+      // The dpop proof header reaches the backend (nothing strips it), which checks the binding.
+      expect(JSON.stringify(config)).not.toMatch(/request_headers_to_remove[^\]]*dpop/i);
+    });
+
+    it("refreshes the JWKS in the background and keeps the last good keys when a refresh fails", () => {
+      const remote = obj(provider.remote_jwks, "remote_jwks");
+      const asyncFetch = obj(remote.async_fetch, "remote_jwks.async_fetch");
+      // false: the listener waits for the first fetch, so the first calls do not fail.
+      expect(asyncFetch.fast_listener).toBe(false);
+      const refetch = seconds(asyncFetch.failed_refetch_duration, "failed_refetch_duration");
+      expect(refetch).toBeGreaterThan(0);
+      expect(refetch).toBeLessThan(seconds(remote.cache_duration, "cache_duration"));
+    });
+
+    it("retries a failed JWKS fetch a bounded number of times with back-off", () => {
+      const retry = obj(at(provider, "remote_jwks", "retry_policy"), "remote_jwks.retry_policy");
+      expect(retry.num_retries).toBeGreaterThan(0);
+      expect(retry.num_retries).toBeLessThanOrEqual(5);
+      const backOff = obj(retry.retry_back_off, "retry_back_off");
+      expect(seconds(backOff.base_interval, "base_interval")).toBeGreaterThan(0);
+      expect(seconds(backOff.max_interval, "max_interval")).toBeLessThanOrEqual(
+        seconds(at(provider, "remote_jwks", "http_uri", "timeout"), "http_uri.timeout"),
+      );
     });
 
     it("names the demo issuer and audience", () => {
@@ -395,6 +663,46 @@ describe("envoy/envoy.yaml", () => {
       expect(rules.at(-1)).toEqual({ match: { prefix: "/" }, requires: { provider_name: "demo" } });
       expect(rules.slice(0, -1)).toEqual(exempt);
     });
+  });
+});
+
+describe("envoy/README.md", () => {
+  /** The README section under the heading that starts with `title`, up to the next `## `. */
+  function section(title: string): string {
+    const start = README.indexOf(`## ${title}`);
+    expect(start, `section "${title}"`).toBeGreaterThanOrEqual(0);
+    const end = README.indexOf("\n## ", start + 3);
+    return README.slice(start, end === -1 ? undefined : end);
+  }
+
+  it("says connect_grpc_bridge is alpha with an unknown security posture, and how to run without it", () => {
+    expect(README).toMatch(/connect_grpc_bridge[^.]*is an alpha extension/);
+    expect(README).toMatch(/security posture\s+`unknown`/);
+    // How: delete the filter; Connect clients switch to the gRPC-Web transport.
+    expect(README).toMatch(/delete the `envoy\.filters\.http\.connect_grpc_bridge` entry/);
+    expect(README).toContain("createGrpcWebTransport");
+    // The config's own comment says the same.
+    expect(readFileSync(ENVOY_YAML, "utf8")).toMatch(/ALPHA, security posture "unknown"/);
+  });
+
+  it("says jwt_authn verifies DPoP tokens at the edge and the backend checks the key binding, and why", () => {
+    const dpop = section("DPoP-bound tokens");
+    expect(dpop).toMatch(/At the edge, `jwt_authn` verifies the token/);
+    expect(dpop).toMatch(/The backend checks the key binding/);
+    for (const part of ["`dpop` proof", "`cnf.jkt`", "nonce"]) expect(dpop).toContain(part);
+    expect(dpop).toContain("Envoy has no DPoP proof verification");
+  });
+
+  it("documents each trade-off: the unary cap, the buffer limit and the JWKS refresh", () => {
+    expect(section("Deadlines and long streams")).toMatch(/capped at 30 s/);
+    expect(section("Edge limits")).toMatch(/Connect unary\s+requests above 32 KiB fail/);
+    expect(README).toMatch(/`async_fetch`/);
+    // The numbers in the prose are the config's numbers.
+    const catchAll = at(grpcRoute(), "route", "max_stream_duration", "max_stream_duration");
+    expect(catchAll).toBe("30s");
+    expect(
+      at(config, "static_resources", "listeners", 0, "per_connection_buffer_limit_bytes"),
+    ).toBe(32 * 1024);
   });
 });
 
