@@ -8,9 +8,12 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { createCors, DEFAULT_ALLOWED_ORIGINS } from "./cors.js";
 import { createCredentialChecker, DEFAULT_USERS } from "./credentials.js";
 import { createDemoService } from "./demo-service.js";
+import { createDpopNonces } from "./dpop-nonces.js";
+import { createDpopVerifier, type DpopVerifier } from "./dpop-proof.js";
 import { createHealthService } from "./health-service.js";
 import { pathOf, sendText } from "./http-io.js";
 import { createJwksEndpoint, JWKS_PATH } from "./jwks-endpoint.js";
+import { createPublicUrl, type PublicUrl } from "./public-url.js";
 import { createRefreshTokenStore, type RefreshTokenStore } from "./refresh-tokens.js";
 import { createRevokeEndpoint, REVOKE_PATH } from "./revoke-endpoint.js";
 import { createStatsRecorder, type DemoStats, type StatsRecorder } from "./stats.js";
@@ -52,6 +55,19 @@ export interface DemoServerOptions {
   grpcPort?: number;
   /** Port of the token server with `behindEnvoy`; 0 picks a free one. Default 8081. */
   tokenPort?: number;
+  /**
+   * Require a server nonce in every DPoP proof (RFC 9449 §8), at the token endpoint and on RPCs;
+   * clients learn it from a `use_dpop_nonce` challenge or any answer's `DPoP-Nonce`. In test mode
+   * `POST /test/dpop-nonces` switches it. Default false.
+   */
+  dpopNonces?: boolean;
+  /** Seconds a DPoP nonce stays current (the previous one is accepted as long again). Default 60. */
+  dpopNonceRotateSeconds?: number;
+  /**
+   * The URL clients use to reach this server, such as `https://api.example`, when a proxy sits
+   * in between: DPoP proofs name it in `htu`. Default: `http://` + the request's `Host` header.
+   */
+  publicUrl?: string;
   /** The `iss` claim. Default `"grpc-web-auth-demo"`. */
   jwtIssuer?: string;
   /** The `aud` claim. Default `"grpc-web-auth-demo-api"`. */
@@ -82,6 +98,8 @@ export interface DemoServer {
   revokeAll(): void;
   /** Revokes every refresh token issued so far (same as `POST /test/revoke-refresh`). */
   revokeAllRefreshTokens(): void;
+  /** Checks DPoP proofs; `setRequireNonces` switches nonces (same as `POST /test/dpop-nonces`). */
+  dpop: DpopVerifier;
   /** Stops listening and ends open connections and streams at once. */
   close(): Promise<void>;
 }
@@ -125,6 +143,15 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     // Reuse of a refresh token revokes the access tokens of its family too.
     onFamilyRevoked: (tokenIds) => issuer.revoke(tokenIds),
   });
+  const dpop = createDpopVerifier({
+    nonces: createDpopNonces({
+      ...(options.dpopNonceRotateSeconds !== undefined && {
+        rotateSeconds: options.dpopNonceRotateSeconds,
+      }),
+    }),
+    requireNonces: options.dpopNonces ?? false,
+  });
+  const publicUrl = createPublicUrl(options.publicUrl);
   const stats = createStatsRecorder();
   const shutdown = new AbortController();
   const faults = testMode ? createTokenFaults() : undefined;
@@ -134,15 +161,24 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       issuer,
       refreshTokens,
       checkCredentials: createCredentialChecker(users),
+      dpop,
+      publicUrl,
       stats,
       ...(faults && { faults }),
       signal: shutdown.signal,
     }),
     revoke: createRevokeEndpoint({ issuer, refreshTokens, stats }),
     jwks: createJwksEndpoint(issuer),
-    ...(faults && { test: createTestRoutes({ issuer, refreshTokens, faults, stats }) }),
+    ...(faults && { test: createTestRoutes({ issuer, refreshTokens, dpop, faults, stats }) }),
   });
-  const rpc = createRpcHandler({ issuer, stats, testMode, behindEnvoy, signal: shutdown.signal });
+  const rpc = createRpcHandler({
+    issuer,
+    stats,
+    dpop: { verifier: dpop, publicUrl },
+    testMode,
+    behindEnvoy,
+    signal: shutdown.signal,
+  });
 
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
@@ -156,6 +192,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       stats: () => stats.snapshot(),
       revokeAll: () => issuer.revokeAll(),
       revokeAllRefreshTokens: () => refreshTokens.revokeAll(),
+      dpop,
       close,
     };
     if (behindEnvoy) {
@@ -213,13 +250,14 @@ function createTokenRoutes(handlers: {
 function createRpcHandler(options: {
   issuer: TokenIssuer;
   stats: StatsRecorder;
+  dpop: { verifier: DpopVerifier; publicUrl: PublicUrl };
   testMode: boolean;
   behindEnvoy: boolean;
   signal: AbortSignal;
 }) {
-  const { issuer, stats, testMode, behindEnvoy, signal } = options;
+  const { issuer, stats, dpop, testMode, behindEnvoy, signal } = options;
   const interceptors: Interceptor[] = [
-    createVerifyInterceptor({ issuer, stats, publicServices: [Health.typeName] }),
+    createVerifyInterceptor({ issuer, stats, dpop, publicServices: [Health.typeName] }),
   ];
   return connectNodeAdapter({
     routes: (router) => {

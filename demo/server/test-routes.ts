@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import type { DpopVerifier } from "./dpop-proof.js";
 import {
   isJsonObject,
   pathOf,
@@ -20,6 +21,7 @@ export const TEST_ROUTE_PREFIX = "/test/";
 export interface TestRoutesOptions {
   issuer: TokenIssuer;
   refreshTokens: RefreshTokenStore;
+  dpop: DpopVerifier;
   faults: TokenFaults;
   stats: StatsRecorder;
 }
@@ -33,11 +35,14 @@ export interface TestRoutesOptions {
  * - `POST /test/token-fault`: make the next token requests fail, see `TokenFault` (204).
  * - `POST /test/token-ttl` `{"seconds": n}`: lifetime of future access tokens, 0–86400 (204).
  * - `POST /test/refresh-ttl` `{"seconds": n}`: lifetime of future refresh tokens, 0–2592000 (204).
- * - `POST /test/reset`: clear faults and stats and restore the configured lifetimes (204).
+ * - `POST /test/dpop-nonces` `{"on": boolean}`: start or stop requiring DPoP nonces (204).
+ * - `POST /test/reset`: clear faults and stats, restore the configured lifetimes and nonce
+ *   setting (204).
  * - `GET /test/stats`: the counters as JSON, see `DemoStats`.
  */
 export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
-  const { issuer, refreshTokens, faults, stats } = options;
+  const { issuer, refreshTokens, dpop, faults, stats } = options;
+  const configuredNonces = dpop.requireNonces();
   const configuredTtl = issuer.ttlSeconds();
   const configuredRefreshTtl = refreshTokens.ttlSeconds();
 
@@ -93,6 +98,16 @@ export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
       (seconds) => refreshTokens.setTtlSeconds(seconds),
       MAX_REFRESH_TTL_SECONDS,
     ),
+    "dpop-nonces": {
+      method: "POST",
+      handle: async (req, res) => {
+        const body = await readJsonBody(req);
+        const on = body.ok && isJsonObject(body.value) ? body.value.on : undefined;
+        if (typeof on !== "boolean") return sendText(res, 400, 'expected {"on": boolean}');
+        dpop.setRequireNonces(on);
+        noContent(res);
+      },
+    },
     reset: {
       method: "POST",
       handle: async (_req, res) => {
@@ -100,6 +115,7 @@ export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
         stats.reset();
         issuer.setTtlSeconds(configuredTtl);
         refreshTokens.setTtlSeconds(configuredRefreshTtl);
+        dpop.setRequireNonces(configuredNonces);
         issuer.revokeOnIssue(false);
         noContent(res);
       },

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CredentialChecker } from "./credentials.js";
+import { DpopProofError, type DpopVerifier } from "./dpop-proof.js";
 import {
   isFormRequest,
   isJsonObject,
@@ -11,6 +12,7 @@ import {
   sendText,
 } from "./http-io.js";
 import { sendOAuthError } from "./oauth-error.js";
+import type { PublicUrl } from "./public-url.js";
 import type { RefreshGrant, RefreshProblem, RefreshTokenStore } from "./refresh-tokens.js";
 import type { StatsRecorder } from "./stats.js";
 import type { TokenFault, TokenFaults } from "./token-faults.js";
@@ -22,6 +24,10 @@ export interface TokenEndpointOptions {
   /** Starts a refresh-token family at each sign-in and rotates it at each refresh. */
   refreshTokens: RefreshTokenStore;
   checkCredentials: CredentialChecker;
+  /** Checks the `DPoP` header of a token request, when there is one. */
+  dpop: DpopVerifier;
+  /** The URL clients use for this endpoint, which a DPoP proof's `htu` must name. */
+  publicUrl: PublicUrl;
   stats: StatsRecorder;
   /** Injected faults; only given in test mode. Default: none. */
   faults?: TokenFaults;
@@ -68,16 +74,24 @@ const REFUSALS: Record<RefreshProblem, string> = {
  *
  * Both answer {@link TokenResponseBody} with `cache-control: no-store`. A refused refresh token
  * answers 400 `{"error": "invalid_grant"}`; a spent one presented again also revokes its family.
+ *
+ * With a valid `DPoP` proof header (RFC 9449), the access token is bound to the proof's key
+ * (`cnf.jkt`, `token_type: "DPoP"`), and so is a new refresh-token family: refreshing it then needs
+ * a proof by the same key. A refused proof answers 400 `{"error": "invalid_dpop_proof"}`, or
+ * `{"error": "use_dpop_nonce"}` with a `DPoP-Nonce` header when a nonce is required; while nonces
+ * are required, every answer carries a current `DPoP-Nonce`.
  * 400 (text) for a malformed body, 401 for bad credentials, 405 for other methods, 413 above
  * 16 KiB. Neither passwords nor tokens are ever logged or echoed.
  */
 export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler {
-  const { issuer, refreshTokens, checkCredentials, stats, faults, signal } = options;
+  const { issuer, refreshTokens, checkCredentials, dpop, publicUrl, stats, faults, signal } =
+    options;
 
   async function answerTokens(res: ServerResponse, grant: RefreshGrant): Promise<void> {
     const issued = await issuer.issue(grant.subject, { jkt: grant.jkt });
     refreshTokens.recordAccessToken(grant.familyId, issued.tokenId);
     stats.tokenIssued();
+    if (grant.jkt !== undefined) stats.count("dpopTokensIssued");
     const body: TokenResponseBody = {
       token: issued.token,
       access_token: issued.token,
@@ -88,7 +102,33 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
     sendJson(res, 200, body, { "cache-control": "no-store", pragma: "no-cache" });
   }
 
+  /** The proof's key thumbprint; undefined without a proof; "answered" after a 400. */
+  async function checkProof(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<string | undefined | "answered"> {
+    const header = req.headers.dpop;
+    if (header === undefined) return undefined;
+    // Two DPoP headers make a malformed proof, as RFC 9449 §4.3 asks.
+    const proof = Array.isArray(header) ? header.join(", ") : header;
+    try {
+      const { jkt } = await dpop.verify(proof, {
+        method: "POST",
+        url: publicUrl.ofRequest(req),
+      });
+      return jkt;
+    } catch (e) {
+      if (!(e instanceof DpopProofError)) throw e;
+      stats.count(e.code === "use_dpop_nonce" ? "dpopNonceChallenges" : "invalidDpopProofs");
+      sendOAuthError(res, 400, e.code, e.message);
+      return "answered";
+    }
+  }
+
   return async (req, res) => {
+    // While nonces are required, every answer (errors included) tells the client the current one.
+    const nonce = dpop.nonce();
+    if (nonce !== undefined) res.setHeader("dpop-nonce", nonce);
     stats.tokenRequest();
     if (req.method !== "POST") return sendMethodNotAllowed(res, ["POST"]);
     const body = isFormRequest(req) ? await readFormBody(req) : await readJsonBody(req);
@@ -107,16 +147,19 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
         : sendOAuthError(res, 400, refusal, "refresh_token must be a non-empty string");
     }
 
+    if (request.grant === "refresh_token") stats.count("refreshRequests");
+    const jkt = await checkProof(req, res);
+    if (jkt === "answered") return;
+
     if (request.grant === "password") {
       if (!checkCredentials(request.username, request.password)) {
         return sendText(res, 401, "invalid username or password");
       }
       stats.count("passwordSignIns");
-      return answerTokens(res, refreshTokens.start(request.username));
+      return answerTokens(res, refreshTokens.start(request.username, jkt));
     }
 
-    stats.count("refreshRequests");
-    const rotated = refreshTokens.rotate(request.refreshToken, undefined);
+    const rotated = refreshTokens.rotate(request.refreshToken, jkt);
     if ("problem" in rotated) {
       if (rotated.problem === "reused") stats.count("reuseDetections");
       stats.count("invalidGrants");
