@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_ALLOWED_ORIGINS } from "./cors.js";
+import { MAX_REFRESH_TTL_SECONDS } from "./refresh-tokens.js";
 import type { DemoServerOptions } from "./server.js";
 
 /** A flag or environment variable with a value that cannot be used; `main` exits with code 2. */
@@ -16,7 +17,12 @@ export const USAGE = `Usage: tsx demo/server/main.ts [flags]
 Flags (environment variable in brackets; flags win):
   --port <n>          combined server port, 0 = any free port [PORT] (default 8787)
   --host <name>       interface to bind (default 127.0.0.1)
-  --token-ttl <s>     token lifetime in seconds, 1-86400 [TOKEN_TTL_SECONDS] (default 300)
+  --token-ttl <s>     access-token lifetime in seconds, 1-86400 [TOKEN_TTL_SECONDS] (default 300)
+  --refresh-ttl <s>   refresh-token lifetime in seconds, 1-2592000 [REFRESH_TTL_SECONDS]
+                      (default 86400)
+  --dpop-nonces       require server nonces in DPoP proofs [DEMO_DPOP_NONCES=1]
+  --public-url <url>  URL clients use to reach the server, for DPoP htu behind a proxy
+                      [PUBLIC_URL] (default: http:// + the request's Host header)
   --users <list>      "name:password,..." [DEMO_USERS] (default "alice:wonderland,bob:builder")
   --origin <list>     extra CORS origins, comma separated [ALLOWED_ORIGINS]
                       (always allowed: ${DEFAULT_ALLOWED_ORIGINS.join(", ")})
@@ -42,6 +48,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cl
         port: { type: "string" },
         host: { type: "string" },
         "token-ttl": { type: "string" },
+        "refresh-ttl": { type: "string" },
+        "dpop-nonces": { type: "boolean" },
+        "public-url": { type: "string" },
         users: { type: "string" },
         origin: { type: "string" },
         "test-mode": { type: "boolean" },
@@ -84,6 +93,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cl
   }
   const ttl = pick("token-ttl", "TOKEN_TTL_SECONDS");
   if (ttl) options.tokenTtlSeconds = integer(ttl, 1, 86_400);
+  const refreshTtl = pick("refresh-ttl", "REFRESH_TTL_SECONDS");
+  if (refreshTtl) options.refreshTtlSeconds = integer(refreshTtl, 1, MAX_REFRESH_TTL_SECONDS);
+  options.dpopNonces = flag("dpop-nonces", "DEMO_DPOP_NONCES");
+  const publicUrl = pick("public-url", "PUBLIC_URL");
+  if (publicUrl) options.publicUrl = parsePublicUrl(publicUrl);
   const users = pick("users", "DEMO_USERS");
   if (users) options.users = parseUsers(users);
   const origins = pick("origin", "ALLOWED_ORIGINS");
@@ -142,4 +156,22 @@ function parseOrigins(source: { name: string; value: string }): string[] {
       }
       return origin;
     });
+}
+
+function parsePublicUrl(source: { name: string; value: string }): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(source.value);
+  } catch {}
+  if (
+    !parsed ||
+    !/^https?:$/.test(parsed.protocol) ||
+    source.value.includes("?") ||
+    source.value.includes("#")
+  ) {
+    throw new ConfigError(
+      `invalid ${source.name}: "${source.value}" is not an http(s) URL like "https://api.example"`,
+    );
+  }
+  return source.value;
 }

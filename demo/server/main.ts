@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   if (server.grpcUrl) lines.push(`  gRPC (h2c):  ${server.grpcUrl}`);
   else lines.push("  Connect and gRPC-Web (HTTP/1.1); native gRPC needs --behind-envoy");
   lines.push(`  token:       POST ${server.tokenUrl}`);
+  lines.push(`  revoke:      POST ${server.revokeUrl}`);
   lines.push(`  JWKS:        GET  ${server.jwksUrl}`);
+  if (options.dpopNonces) lines.push("  DPoP:        nonces required");
   if (options.testMode) lines.push(`  test routes: ${server.url}/test/ (test mode)`);
   lines.push(`  users:       ${Object.keys(options.users ?? DEFAULT_USERS).join(", ")}`);
   process.stdout.write(`${lines.join("\n")}\n`);

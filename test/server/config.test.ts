@@ -33,11 +33,22 @@ async function exitCode(child: ChildProcess): Promise<number | null> {
   return code as number | null;
 }
 
+/** The URL `main.ts` says it listens on, once it has said so. */
+function listeningUrl(main: ReturnType<typeof startMain>): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    main.child.stdout?.on("data", () => {
+      const match = /listening on (http:\/\/\S+)/.exec(main.stdout());
+      if (match?.[1]) resolve(match[1]);
+    });
+    main.child.once("exit", () => reject(new Error(`main exited: ${main.stderr()}`)));
+  });
+}
+
 describe("parseConfig", () => {
   it("leaves every option to its default when no flags or variables are given", () => {
     expect(parseConfig([], {})).toEqual({
       help: false,
-      options: { testMode: false, behindEnvoy: false },
+      options: { dpopNonces: false, testMode: false, behindEnvoy: false },
     });
   });
 
@@ -49,6 +60,10 @@ describe("parseConfig", () => {
         "0.0.0.0",
         "--token-ttl",
         "60",
+        "--refresh-ttl=3600",
+        "--dpop-nonces",
+        "--public-url",
+        "https://api.example/backend",
         "--users=carol:pa:ss,dave:x",
         "--origin",
         "https://a.example, http://localhost:3000",
@@ -66,6 +81,9 @@ describe("parseConfig", () => {
         port: 9000,
         host: "0.0.0.0",
         tokenTtlSeconds: 60,
+        refreshTtlSeconds: 3600,
+        dpopNonces: true,
+        publicUrl: "https://api.example/backend",
         users: { carol: "pa:ss", dave: "x" },
         allowedOrigins: ["https://a.example", "http://localhost:3000"],
         testMode: true,
@@ -80,6 +98,9 @@ describe("parseConfig", () => {
     const env = {
       PORT: "8000",
       TOKEN_TTL_SECONDS: "30",
+      REFRESH_TTL_SECONDS: "120",
+      DEMO_DPOP_NONCES: "1",
+      PUBLIC_URL: "http://localhost:8080",
       DEMO_USERS: "erin:pw",
       ALLOWED_ORIGINS: "https://b.example",
       DEMO_TEST_MODE: "1",
@@ -90,6 +111,9 @@ describe("parseConfig", () => {
       options: {
         port: 8000,
         tokenTtlSeconds: 30,
+        refreshTtlSeconds: 120,
+        dpopNonces: true,
+        publicUrl: "http://localhost:8080",
         users: { erin: "pw" },
         allowedOrigins: ["https://b.example"],
         testMode: true,
@@ -111,6 +135,13 @@ describe("parseConfig", () => {
     [["--origin", "localhost:5173"], {}, "--origin"],
     [["--origin", "http://localhost:5173/"], {}, "--origin"],
     [[], { DEMO_TEST_MODE: "yes" }, "DEMO_TEST_MODE"],
+    [["--refresh-ttl", "0"], {}, "--refresh-ttl"],
+    [["--refresh-ttl", "2592001"], {}, "--refresh-ttl"],
+    [[], { REFRESH_TTL_SECONDS: "1h" }, "REFRESH_TTL_SECONDS"],
+    [[], { DEMO_DPOP_NONCES: "on" }, "DEMO_DPOP_NONCES"],
+    [["--public-url", "api.example"], {}, "--public-url"],
+    [["--public-url", "ftp://api.example"], {}, "--public-url"],
+    [[], { PUBLIC_URL: "https://api.example/?x=1" }, "PUBLIC_URL"],
     [["--grpc-port", "x"], {}, "--grpc-port"],
     [["--nope"], {}, "--nope"],
     [["--port"], {}, "--port"],
@@ -127,6 +158,16 @@ describe("parseConfig", () => {
 });
 
 describe("main.ts", () => {
+  it("requires DPoP nonces with --dpop-nonces", async () => {
+    const main = startMain(["--port", "0", "--dpop-nonces"]);
+    const url = await listeningUrl(main);
+    expect(main.stdout()).toContain("nonces required");
+    const res = await fetch(`${url}/auth/token`, { method: "POST", body: "{}" });
+    expect(res.headers.get("dpop-nonce")).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+    main.child.kill("SIGTERM");
+    expect(await exitCode(main.child)).toBe(0);
+  });
+
   it("exits with code 2 and names the flag when a value is invalid", async () => {
     const main = startMain(["--port", "abc"]);
     expect(await exitCode(main.child)).toBe(2);
@@ -135,21 +176,23 @@ describe("main.ts", () => {
 
   it("prints its URLs, serves tokens and exits with code 0 on SIGTERM", async () => {
     const main = startMain(["--port", "0", "--test-mode"], { DEMO_USERS: "zoe:pw" });
-    const url = await new Promise<string>((resolve, reject) => {
-      main.child.stdout?.on("data", () => {
-        const match = /listening on (http:\/\/\S+)/.exec(main.stdout());
-        if (match?.[1]) resolve(match[1]);
-      });
-      main.child.once("exit", () => reject(new Error(`main exited: ${main.stderr()}`)));
-    });
+    const url = await listeningUrl(main);
     expect(main.stdout()).toContain(`${url}/auth/token`);
+    expect(main.stdout()).toContain(`${url}/auth/revoke`);
     const res = await fetch(`${url}/auth/token`, {
       method: "POST",
       body: JSON.stringify({ username: "zoe", password: "pw" }),
     });
     expect(res.status).toBe(200);
+    const { refresh_token } = (await res.json()) as { refresh_token: string };
+    const refreshed = await fetch(`${url}/auth/token`, {
+      method: "POST",
+      body: JSON.stringify({ grant_type: "refresh_token", refresh_token }),
+    });
+    expect(refreshed.status).toBe(200);
     main.child.kill("SIGTERM");
     expect(await exitCode(main.child)).toBe(0);
     expect(main.stdout() + main.stderr()).not.toMatch(/"pw"|:pw|eyJ/);
+    expect(main.stdout() + main.stderr()).not.toContain(refresh_token);
   });
 });
