@@ -14,6 +14,7 @@ export type { RefreshTokenGrantOptions } from "./grants/refresh-token.js";
 export { refreshTokenGrant } from "./grants/refresh-token.js";
 export type { AuthInterceptorOptions } from "./interceptor.js";
 export { createAuthInterceptor } from "./interceptor.js";
+export { isRetryableError } from "./retryable.js";
 export type { ShareAcrossTabsOptions, TabApis } from "./share-across-tabs.js";
 export { shareAcrossTabs } from "./share-across-tabs.js";
 export { skipAuth } from "./skip-auth.js";

@@ -1,9 +1,10 @@
-import { abortReason, raceSignal } from "./abort.js";
-import { createBackoff } from "./backoff.js";
+import { abortReason, raceSignal, toTokenFetchError, withTimeout } from "./abort.js";
 import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
 import { reportError } from "./report-error.js";
-import type { SharedToken, SourceLink, TabLink, TabSharing } from "./tab-sharing.js";
-import { type SessionEndReason, TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
+import { createSession } from "./session.js";
+import { resolveOptions } from "./source-options.js";
+import type { SharedToken, SourceLink, TabLink } from "./tab-sharing.js";
+import { TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
 import { type Entry, expiresAt, isFresh, isUsable, newEntry } from "./token-lifetime.js";
 import type { TokenEvent, TokenSource, TokenSourceOptions } from "./token-source-api.js";
 
@@ -46,9 +47,6 @@ interface Flight {
   replacement: boolean;
 }
 
-const DEFAULT_TIMEOUT_MS = 10_000;
-const DEFAULT_REFRESH_MARGIN_MS = 30_000;
-const MAX_TIMER_MS = 2_147_483_647;
 const REMEMBERED_TOKENS = 64;
 
 /**
@@ -72,16 +70,13 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   /** The grant's state (a refresh token), kept with the token. */
   let state: string | undefined;
   let generation = 0;
-  /** The newest generation refused right after it replaced a refused token. */
-  let refusedGeneration = -1;
-  let ended: SessionEndReason | undefined;
   /** Tokens of this session, by value: what refresh() compares generations with. */
   const known = new Map<string, Cached>();
   const rejected = new Set<string>();
   // Tokens of a session that was signed out: nothing may revive them or fetch for them.
   const retired = new Set<string>();
   const listeners = new Set<(event: TokenEvent) => void>();
-  const backoff = createBackoff();
+  const session = createSession(emit, (error, until) => tabs?.failed(error, until));
 
   function emit(event: TokenEvent): void {
     for (const listener of listeners) {
@@ -112,31 +107,9 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     }
   }
 
-  /** A failure: backoff for a broken endpoint or a refused fresh token, session end for a refusal. */
+  /** A failure: a refusal also spends what the grant kept (a refresh token it was refused with). */
   function failed(error: TokenFetchError, tell: boolean, until?: number): void {
-    // Abandoned here (clear(), a caller's abort): nothing was learned about the endpoint.
-    if (error.code === TokenFetchCode.Canceled) return;
-    const refused = error.code === TokenFetchCode.Unauthenticated;
-    if (!refused || error.reason === "token-refused") {
-      if (until === undefined) until = backoff.fail(error);
-      else backoff.adopt(error, until);
-    }
-    if (refused) {
-      // A refusal ends what the grant kept too: a refresh token it was refused with is spent.
-      if (error.reason !== "token-refused") state = undefined;
-      if (ended === undefined) {
-        ended = error.reason ?? "credentials-refused";
-        emit({ type: "session-ended", reason: ended });
-      }
-    }
-    if (tell) tabs?.failed(error, until);
-  }
-
-  /** The server refused a token that replaced a refused one: another will not help for a while. */
-  function freshRefused(cached: Cached): void {
-    if (cached.gen <= refusedGeneration) return;
-    refusedGeneration = cached.gen;
-    failed(refusedAgain(), true);
+    if (session.failed(error, tell, until)) state = undefined;
   }
 
   function forget(tell: boolean, signedOut: string | undefined): void {
@@ -145,8 +118,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     if (signedOut !== undefined) remember(retired, signedOut, signedOut);
     known.clear();
     const held = state;
-    entry = state = ended = undefined;
-    backoff.reset();
+    entry = state = undefined;
+    session.reset();
     if (flight !== undefined) {
       const { controller } = flight;
       flight = undefined;
@@ -196,30 +169,18 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
 
   /** Fetches a token with this source's own grant, bounded by timeoutMs. */
   async function fetchOwn(signal: AbortSignal): Promise<Fetched> {
-    const bounded = new AbortController();
-    const stop = () => bounded.abort(abortReason(signal));
-    signal.addEventListener("abort", stop, { once: true });
-    const timer = setTimeout(() => {
-      bounded.abort(
-        new TokenFetchError(`the token endpoint did not answer within ${timeoutMs} ms`, {
-          code: TokenFetchCode.Unavailable,
-        }),
-      );
-    }, timeoutMs);
     try {
-      // Raced so that a custom fetchToken that ignores its signal still settles.
-      const result = await raceSignal(grant({ signal: bounded.signal, state }), bounded.signal);
+      const result = await withTimeout(timeoutMs, signal, (bounded) =>
+        grant({ signal: bounded, state }),
+      );
       const fetched = toFetched(result, refreshMarginMs);
       if (rejected.has(fetched.entry.token)) throw refusedAgain();
       return fetched;
     } catch (error) {
-      const failure = toTokenFetchError(error, bounded.signal);
+      const failure = toTokenFetchError(error, signal);
       // Told while this tab holds the lock, so the tabs in line fail with it, not fetch again.
       if (!signal.aborted) failed(failure, true);
       throw failure;
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", stop);
     }
   }
 
@@ -228,7 +189,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       flight.replacement ||= replacement;
       return flight.promise;
     }
-    const repeated = backoff.pending();
+    const repeated = session.pending();
     if (repeated !== undefined) return Promise.reject(repeated);
     const self: Flight = {
       controller: new AbortController(),
@@ -245,7 +206,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         // clear() came first: this token belongs to a session that ended.
         if (flight !== self) throw signal.reason;
         flight = undefined;
-        backoff.reset();
+        session.fetched();
         // undefined: another tab's token was adopted meanwhile.
         return fetched === undefined
           ? (entry as Cached)
@@ -297,8 +258,8 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
         return Promise.resolve(current.token);
       }
       // The token that replaced this one was refused too: another will not help.
-      if (flight === undefined && before !== undefined && refusedGeneration >= before.gen) {
-        return Promise.reject(backoff.pending() ?? refusedAgain());
+      if (flight === undefined && before !== undefined && session.refusedSince(before.gen)) {
+        return Promise.reject(session.pending() ?? refusedAgain());
       }
       return obtain(requestOptions?.signal, true);
     },
@@ -306,7 +267,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       assertToken(rejectedToken, "invalidate");
       const cached = known.get(rejectedToken);
       markRejected(rejectedToken, true);
-      if (cached?.replacement && !cached.proven) freshRefused(cached);
+      if (cached?.replacement && !cached.proven) session.freshRefused(cached.gen, refusedAgain());
     },
     clear() {
       forget(true, undefined);
@@ -333,50 +294,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       const cached = known.get(token);
       if (cached === undefined || cached.proven) return;
       cached.proven = true;
-      if (cached === entry) ended = undefined;
+      if (cached === entry) session.proven();
     },
   });
   return source;
-}
-
-/** Checks the options once, with their defaults; TypeErrors say what to write instead. */
-function resolveOptions(options: TokenSourceOptions) {
-  if (typeof options !== "object" || options === null) invalid("options", "an object");
-  const legacy = options as { endpoint?: unknown; credentials?: unknown; http?: unknown };
-  if (
-    legacy.endpoint !== undefined ||
-    legacy.credentials !== undefined ||
-    legacy.http !== undefined
-  ) {
-    throw new TypeError(
-      "createTokenSource: endpoint, credentials and http moved to passwordGrant: write createTokenSource({ fetchToken: passwordGrant({ endpoint, credentials }) })",
-    );
-  }
-  const { fetchToken: grant, crossTab } = options;
-  if (typeof grant !== "function") {
-    invalid("fetchToken", "a function: passwordGrant({ endpoint, credentials }) or your own");
-  }
-  if (crossTab !== undefined && typeof (crossTab as Partial<TabSharing>)?.link !== "function") {
-    invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
-  }
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (typeof timeoutMs !== "number" || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS) {
-    invalid("timeoutMs", `a positive number of milliseconds up to ${MAX_TIMER_MS}`);
-  }
-  const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
-  if (
-    typeof refreshMarginMs !== "number" ||
-    !Number.isFinite(refreshMarginMs) ||
-    refreshMarginMs < 0
-  ) {
-    invalid("refreshMarginMs", "a finite number of milliseconds, 0 or more");
-  }
-  return { grant, timeoutMs, refreshMarginMs, crossTab };
-}
-
-/** Throws the TypeError for a bad option, naming it. */
-function invalid(option: string, must: string): never {
-  throw new TypeError(`createTokenSource: ${option} must be ${must}`);
 }
 
 /** Adds to a map (or set) that remembers only the most recent tokens. */
@@ -403,14 +324,5 @@ function refusedAgain(): TokenFetchError {
 function signedOut(): TokenFetchError {
   return new TokenFetchError("the token belongs to a session that was signed out", {
     code: TokenFetchCode.Unauthenticated,
-  });
-}
-
-function toTokenFetchError(error: unknown, signal: AbortSignal): TokenFetchError {
-  if (signal.aborted && signal.reason instanceof TokenFetchError) return signal.reason;
-  if (error instanceof TokenFetchError) return error;
-  return new TokenFetchError("fetching the token failed", {
-    code: TokenFetchCode.Unavailable,
-    cause: error,
   });
 }

@@ -1,0 +1,46 @@
+import type { TabSharing } from "./tab-sharing.js";
+import type { TokenSourceOptions } from "./token-source-api.js";
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_REFRESH_MARGIN_MS = 30_000;
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Checks the options once, with their defaults; TypeErrors say what to write instead. */
+export function resolveOptions(options: TokenSourceOptions) {
+  if (typeof options !== "object" || options === null) invalid("options", "an object");
+  const legacy = options as { endpoint?: unknown; credentials?: unknown; http?: unknown };
+  if (
+    legacy.endpoint !== undefined ||
+    legacy.credentials !== undefined ||
+    legacy.http !== undefined
+  ) {
+    throw new TypeError(
+      "createTokenSource: endpoint, credentials and http moved to passwordGrant: write createTokenSource({ fetchToken: passwordGrant({ endpoint, credentials }) })",
+    );
+  }
+  const { fetchToken: grant, crossTab } = options;
+  if (typeof grant !== "function") {
+    invalid("fetchToken", "a function: passwordGrant({ endpoint, credentials }) or your own");
+  }
+  if (crossTab !== undefined && typeof (crossTab as Partial<TabSharing>)?.link !== "function") {
+    invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS) {
+    invalid("timeoutMs", `a positive number of milliseconds up to ${MAX_TIMER_MS}`);
+  }
+  const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+  if (
+    typeof refreshMarginMs !== "number" ||
+    !Number.isFinite(refreshMarginMs) ||
+    refreshMarginMs < 0
+  ) {
+    invalid("refreshMarginMs", "a finite number of milliseconds, 0 or more");
+  }
+  return { grant, timeoutMs, refreshMarginMs, crossTab };
+}
+
+/** Throws the TypeError for a bad option, naming it. */
+function invalid(option: string, must: string): never {
+  throw new TypeError(`createTokenSource: ${option} must be ${must}`);
+}
