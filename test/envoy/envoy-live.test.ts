@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
@@ -24,10 +26,14 @@ import {
   ENVOY_YAML,
   endpointAddressesOf,
   httpFilterConfig,
+  type JsonObject,
   loadEnvoyConfig,
+  obj,
 } from "./envoy-yaml.js";
 import { passwordTokens } from "./password-tokens.js";
 import {
+  accessLogEntries,
+  finalLogEntryFor,
   findOnPath,
   freePort,
   type LivePorts,
@@ -50,25 +56,101 @@ const [USERNAME, PASSWORD] = Object.entries(DEFAULT_USERS)[0] ?? ["", ""];
 /** An empty protobuf message in a gRPC-Web envelope: flag 0, length 0. */
 const EMPTY_GRPC_WEB_MESSAGE = new Uint8Array(5);
 
-/** Starts the demo backend as `npm run server -- --behind-envoy` does, and Envoy in front of it. */
-async function startDemoBehindEnvoy(
-  extra: DemoServerOptions = {},
-): Promise<{ demo: DemoServer; envoy: RunningEnvoy }> {
+/** Starts the demo backend as `npm run server -- --behind-envoy` does. */
+async function startBehindEnvoyDemo(extra: DemoServerOptions = {}): Promise<DemoServer> {
   const cli = parseConfig(["--behind-envoy", "--grpc-port", "0", "--token-port", "0"], {});
   if (cli.help) throw new Error("unexpected --help");
-  const demo = await startDemoServer({ ...cli.options, ...extra });
-  const ports: LivePorts = {
-    listener: await freePort(),
-    admin: await freePort(),
-    grpc: Number(new URL(demo.grpcUrl ?? "").port),
-    token: demo.port,
-  };
+  return startDemoServer({ ...cli.options, ...extra });
+}
+
+/**
+ * Starts the demo backend and Envoy in front of it, on `config` (default: the shipped one) with
+ * free ports. `tokenPort` replaces the demo's token port, for a stand-in in front of it.
+ */
+async function startDemoBehindEnvoy(
+  extra: DemoServerOptions = {},
+  config: JsonObject = loadEnvoyConfig(),
+  tokenPort?: (demo: DemoServer) => number,
+): Promise<{ demo: DemoServer; envoy: RunningEnvoy }> {
+  const demo = await startBehindEnvoyDemo(extra);
   try {
-    return { demo, envoy: await startEnvoy(envoyPath ?? "envoy", loadEnvoyConfig(), ports) };
+    const ports: LivePorts = {
+      listener: await freePort(),
+      admin: await freePort(),
+      grpc: Number(new URL(demo.grpcUrl ?? "").port),
+      token: tokenPort ? tokenPort(demo) : demo.port,
+    };
+    return { demo, envoy: await startEnvoy(envoyPath ?? "envoy", config, ports) };
   } catch (e) {
     await demo.close();
     throw e;
   }
+}
+
+/** Marks a call for the access log: Envoy logs `x-user-agent` as `client_user_agent`. */
+function marked(marker: string): Interceptor {
+  return (next) => (req) => {
+    req.header.set("x-user-agent", marker);
+    return next(req);
+  };
+}
+
+/** A unique marker for one call's access-log entry. */
+function markerFor(what: string): string {
+  return `${what}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** The code of the error `promise` rejects with, or "resolved". */
+async function codeOfCall(promise: Promise<unknown>): Promise<Code | "resolved"> {
+  return promise.then(
+    () => "resolved" as const,
+    (e: unknown) => ConnectError.from(e).code,
+  );
+}
+
+/**
+ * A stand-in for the token service: forwards every request to the demo's token server, except
+ * that while `down` it answers the JWKS with 503. Counts the JWKS fetches Envoy makes while down
+ * (health checks, user-agent Envoy/HC, are not counted).
+ */
+async function startFlakyTokenService(target: () => number) {
+  let down = false;
+  let fetchesWhileDown = 0;
+  const server: Server = createServer((req, res) => {
+    if (down && req.url === "/.well-known/jwks.json") {
+      if (req.headers["user-agent"] !== "Envoy/HC") fetchesWhileDown++;
+      res.writeHead(503, { "content-type": "text/plain" }).end("token service down");
+      return;
+    }
+    const upstream = request(
+      {
+        host: "127.0.0.1",
+        port: target(),
+        path: req.url,
+        method: req.method,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    goDown() {
+      down = true;
+    },
+    fetchesWhileDown: () => fetchesWhileDown,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** A gRPC-Web POST to WhoAmI from the allowed origin, as a browser would send it. */
@@ -322,6 +404,94 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
       expect(replays).toBe(1);
     });
 
+    it("logs the real gRPC status of an OK, an edge-rejected and a backend-rejected gRPC-Web call", async () => {
+      const client = (marker: string, interceptors: Interceptor[] = []) =>
+        demoClient([marked(marker), ...interceptors]);
+      const auth = createAuthInterceptor(tokenSource());
+      const ok = markerFor("grpc-web-ok");
+      const edge = markerFor("grpc-web-edge");
+      const backend = markerFor("grpc-web-backend");
+      expect(await codeOfCall(client(ok, [auth]).whoAmI({}, { timeoutMs: 10_000 }))).toBe(
+        "resolved",
+      );
+      expect(await codeOfCall(client(edge).whoAmI({}))).toBe(Code.Unauthenticated);
+      // The demo refuses more than 1000 ticks: InvalidArgument from the backend, past the edge.
+      const tooMany = (async () => {
+        for await (const _tick of client(backend, [auth]).ticks({ count: 1001 })) {
+          // Never reached.
+        }
+      })();
+      expect(await codeOfCall(tooMany)).toBe(Code.InvalidArgument);
+
+      expect((await finalLogEntryFor(envoy, ok)).grpc_status).toBe("0");
+      expect((await finalLogEntryFor(envoy, edge)).grpc_status).toBe("16");
+      expect((await finalLogEntryFor(envoy, backend)).grpc_status).toBe("3");
+      // flush_access_log_on_new_request: the call was logged when it started, too.
+      const starts = accessLogEntries(envoy.output()).filter((e) => e.client_user_agent === ok);
+      expect(starts.map((e) => e.access_log_type)).toContain("DownstreamStart");
+    });
+
+    it("logs the real gRPC status of an OK and an edge-rejected Connect-protocol call", async () => {
+      const client = (marker: string, interceptors: Interceptor[] = []) =>
+        createClient(
+          DemoService,
+          createConnectTransport({
+            baseUrl: envoy.url,
+            interceptors: [marked(marker), ...interceptors],
+          }),
+        );
+      const ok = markerFor("connect-ok");
+      const edge = markerFor("connect-edge");
+      const auth = createAuthInterceptor(tokenSource());
+      expect(await codeOfCall(client(ok, [auth]).whoAmI({}, { timeoutMs: 10_000 }))).toBe(
+        "resolved",
+      );
+      expect(await codeOfCall(client(edge).whoAmI({}))).toBe(Code.Unauthenticated);
+      expect((await finalLogEntryFor(envoy, ok)).grpc_status).toBe("0");
+      const rejected = await finalLogEntryFor(envoy, edge);
+      expect(Number(rejected.response_code)).toBe(401);
+      expect(rejected.grpc_status).toBe("16");
+    });
+
+    it("answers a preflight from an unlisted origin itself, without forwarding it to the backend", async () => {
+      const marker = markerFor("foreign-preflight");
+      const res = await fetch(`${envoy.url}/demo.v1.DemoService/WhoAmI`, {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://evil.example",
+          "access-control-request-method": "POST",
+          "x-user-agent": marker,
+        },
+      });
+      expect(res.status, envoy.output()).toBe(200);
+      expect(res.headers.get("access-control-allow-origin")).toBeNull();
+      const entry = await finalLogEntryFor(envoy, marker);
+      expect([null, "-", ""]).toContain(entry.upstream_host);
+    });
+
+    it("admits a token sent as authorization: DPoP <token> at the edge, and rejects a bad one there", async () => {
+      const token = await tokenSource().getToken();
+      const admitted = markerFor("dpop-admitted");
+      const res = await rawGrpcWebCall(envoy.url, {
+        authorization: `DPoP ${token}`,
+        "x-user-agent": admitted,
+      });
+      expect(res.status, envoy.output()).toBe(200);
+      // Forwarded: jwt_authn verified the token and let the call through to the backend, which
+      // checks the DPoP binding itself.
+      expect(String((await finalLogEntryFor(envoy, admitted)).upstream_host)).toMatch(
+        /^127\.0\.0\.1:\d+$/,
+      );
+
+      const forged = markerFor("dpop-forged");
+      const rejected = await rawGrpcWebCall(envoy.url, {
+        authorization: "DPoP not.a-valid.jwt",
+        "x-user-agent": forged,
+      });
+      expect(rejected.headers.get("grpc-status")).toBe("16");
+      expect([null, "-", ""]).toContain((await finalLogEntryFor(envoy, forged)).upstream_host);
+    });
+
     it("sees the backend healthy through grpc.health.v1 health checks", async () => {
       let flags: string[] = [];
       for (let i = 0; i < 50; i++) {
@@ -339,6 +509,66 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
         flags.join(", "),
       ).toBe(true);
     });
+  });
+
+  describe("when the token service goes down after Envoy fetched its keys", () => {
+    let demo: DemoServer;
+    let envoy: RunningEnvoy;
+    let tokenService: Awaited<ReturnType<typeof startFlakyTokenService>>;
+    const CACHE_SECONDS = 2;
+
+    beforeAll(async () => {
+      let demoPort = 0;
+      tokenService = await startFlakyTokenService(() => demoPort);
+      // The shipped config with a short JWKS cache, so a refresh falls inside the outage.
+      const config = loadEnvoyConfig();
+      const remote = obj(
+        at(
+          httpFilterConfig(config, "envoy.filters.http.jwt_authn"),
+          "providers",
+          "demo",
+          "remote_jwks",
+        ),
+        "remote_jwks",
+      );
+      remote.cache_duration = `${CACHE_SECONDS}s`;
+      ({ demo, envoy } = await startDemoBehindEnvoy({}, config, (d) => {
+        demoPort = d.port;
+        return tokenService.port;
+      }));
+    }, 40_000);
+
+    afterAll(async () => {
+      await envoy?.close();
+      await demo?.close();
+      await tokenService?.close();
+    });
+
+    it("keeps accepting valid tokens with the last good keys while the JWKS cannot be fetched", async () => {
+      const tokens = passwordTokens(`${envoy.url}/auth/token`, USERNAME, PASSWORD);
+      const client = createClient(
+        DemoService,
+        createGrpcWebTransport({
+          baseUrl: envoy.url,
+          interceptors: [createAuthInterceptor(tokens)],
+        }),
+      );
+      expect((await client.whoAmI({}, { timeoutMs: 10_000 })).subject).toBe(USERNAME);
+
+      tokenService.goDown();
+      // Wait until Envoy has tried to refresh the keys during the outage, and failed.
+      const deadline = Date.now() + (CACHE_SECONDS + 10) * 1000;
+      while (tokenService.fetchesWhileDown() === 0 && Date.now() < deadline) await sleep(200);
+      expect(tokenService.fetchesWhileDown(), envoy.output()).toBeGreaterThan(0);
+      // Past cache_duration now: without async_fetch these calls would fail with JwksFetchFail.
+      await sleep(CACHE_SECONDS * 1000);
+
+      for (let i = 0; i < 3; i++) {
+        expect((await client.whoAmI({}, { timeoutMs: 10_000 })).subject, envoy.output()).toBe(
+          USERNAME,
+        );
+      }
+    }, 60_000);
   });
 
   describe("in front of a backend whose tokens carry another audience", () => {

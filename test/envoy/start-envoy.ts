@@ -83,6 +83,42 @@ export function withPorts(config: JsonObject, ports: LivePorts): JsonObject {
   return copy;
 }
 
+/** One access-log entry, as the JSON format in envoy.yaml writes it. */
+export type AccessLogEntry = Record<string, string | number | null>;
+
+/** The access-log entries in Envoy's output: every line that is a JSON object. */
+export function accessLogEntries(output: string): AccessLogEntry[] {
+  const entries: AccessLogEntry[] = [];
+  for (const line of output.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      entries.push(JSON.parse(line) as AccessLogEntry);
+    } catch {
+      // A line cut by the output limit, or not ours.
+    }
+  }
+  return entries;
+}
+
+/**
+ * Waits until Envoy has logged the end of the call whose `x-user-agent` was `marker`, and returns
+ * that entry; fails after 10 s with what was logged.
+ */
+export async function finalLogEntryFor(
+  envoy: RunningEnvoy,
+  marker: string,
+): Promise<AccessLogEntry> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const entry = accessLogEntries(envoy.output()).find(
+      (e) => e.client_user_agent === marker && e.access_log_type === "DownstreamEnd",
+    );
+    if (entry) return entry;
+    await sleep(100);
+  }
+  throw new Error(`no DownstreamEnd access-log entry for ${marker}:\n${envoy.output()}`);
+}
+
 /** A running Envoy started by {@link startEnvoy}. */
 export interface RunningEnvoy {
   /** Base URL of the listener, e.g. `http://127.0.0.1:43121`. */
@@ -113,7 +149,18 @@ export async function startEnvoy(
   let output = "";
   const child: ChildProcess = spawn(
     envoyPath,
-    ["-c", configPath, "--disable-hot-restart", "--concurrency", "1", "--log-level", "warn"],
+    [
+      "-c",
+      configPath,
+      "--disable-hot-restart",
+      "--concurrency",
+      "1",
+      "--log-level",
+      "warn",
+      // The access log is written through a buffer flushed every 10 s by default.
+      "--file-flush-interval-msec",
+      "100",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const collect = (chunk: Buffer) => {
