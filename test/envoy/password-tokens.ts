@@ -15,9 +15,10 @@ export function passwordTokens(endpoint: string, username: string, password: str
         signal,
       });
       if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
-      const body = (await res.json()) as { access_token?: unknown };
-      if (typeof body.access_token !== "string") throw new Error("no access_token in the answer");
-      return body.access_token;
+      const body = (await res.json()) as { token?: unknown; access_token?: unknown };
+      const token = body.token ?? body.access_token;
+      if (typeof token !== "string") throw new Error("no token or access_token in the answer");
+      return token;
     },
   });
 }
