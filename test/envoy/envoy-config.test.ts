@@ -178,10 +178,11 @@ describe("envoy/envoy.yaml", () => {
     for (const target of targets) expect(names, `cluster ${target}`).toContain(target);
   });
 
-  it("sends /auth/token and the JWKS to token_service with a bounded timeout", () => {
+  it("sends /auth/token, /auth/revoke and the JWKS to token_service with a bounded timeout", () => {
     const routes = tokenRoutes();
     expect(routes.map((r) => at(r, "match"))).toEqual([
       { path: "/auth/token" },
+      { path: "/auth/revoke" },
       { path: "/.well-known/jwks.json" },
     ]);
     for (const route of routes) {
