@@ -26,10 +26,11 @@ export interface DpopNonces {
  * res.setHeader("dpop-nonce", nonces.current());
  */
 export function createDpopNonces(options: DpopNoncesOptions = {}): DpopNonces {
-  const rotateMs = (options.rotateSeconds ?? 60) * 1000;
-  if (!Number.isInteger(rotateMs) || rotateMs <= 0) {
-    throw new TypeError(`rotateSeconds must be a positive integer, got ${options.rotateSeconds}`);
+  const rotateSeconds = options.rotateSeconds ?? 60;
+  if (!Number.isInteger(rotateSeconds) || rotateSeconds <= 0) {
+    throw new TypeError(`rotateSeconds must be a positive integer, got ${rotateSeconds}`);
   }
+  const rotateMs = rotateSeconds * 1000;
   let current = fresh();
   let previous: string | undefined;
   let rotatedAt = Date.now();

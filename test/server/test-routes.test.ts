@@ -54,6 +54,7 @@ describe("test routes", () => {
     ["POST", "token-fault"],
     ["POST", "token-ttl"],
     ["POST", "refresh-ttl"],
+    ["POST", "dpop-nonces"],
     ["POST", "reset"],
     ["GET", "stats"],
   ])("answer 404 to %s /test/%s when test mode is off", async (method, route) => {
@@ -157,6 +158,16 @@ describe("test routes", () => {
       expect((await postJson(`${server.url}/test/refresh-ttl`, body)).status).toBe(400);
     },
   );
+
+  it("dpop-nonces switches the nonce requirement and reset restores it", async () => {
+    const server = await startTestServer({ testMode: true });
+    expect((await postJson(server.tokenUrl, alice)).headers.get("dpop-nonce")).toBeNull();
+    await steer(server, "dpop-nonces", { on: true });
+    expect((await postJson(server.tokenUrl, alice)).headers.get("dpop-nonce")).toMatch(/^\S{16,}$/);
+    await steer(server, "reset");
+    expect((await postJson(server.tokenUrl, alice)).headers.get("dpop-nonce")).toBeNull();
+    expect((await postJson(`${server.url}/test/dpop-nonces`, { on: "yes" })).status).toBe(400);
+  });
 
   it("token-fault answers the given status, body and content type for the next `times` requests", async () => {
     const server = await startTestServer({ testMode: true });
