@@ -1,6 +1,9 @@
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import {
   createTokenSource,
+  type PasswordGrantOptions,
+  passwordGrant,
+  shareAcrossTabs,
   type TokenEvent,
   TokenFetchError,
   type TokenSourceOptions,
@@ -15,8 +18,16 @@ async function setup(options: { ttlSeconds?: number; expiresIn?: boolean; delayM
   const authority: Authority = createAuthority({ ttlSeconds: options.ttlSeconds ?? 300 });
   const endpoint: TokenEndpoint = await startTokenEndpoint(authority, options);
   onTestFinished(() => endpoint.close());
-  const source = (extra: Partial<TokenSourceOptions> = {}) =>
-    createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER, ...extra });
+  const source = (
+    extra: Partial<Omit<PasswordGrantOptions, "endpoint">> &
+      Omit<Partial<TokenSourceOptions>, "fetchToken"> = {},
+  ) => {
+    const { credentials = TEST_USER, http, ...sourceOptions } = extra;
+    return createTokenSource({
+      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials, http }),
+      ...sourceOptions,
+    });
+  };
   return { authority, endpoint, source };
 }
 
@@ -293,66 +304,134 @@ describe("createTokenSource", () => {
       await tokens.getToken().catch(() => {});
       unsubscribe();
       await tokens.refresh("x").catch(() => {});
-      expect(events.map((e) => e.type)).toEqual(["token", "rejected", "token", "cleared", "error"]);
+      expect(events.map((e) => e.type)).toEqual([
+        "token",
+        "rejected",
+        "token",
+        "cleared",
+        "session-ended",
+        "error",
+      ]);
+      expect(events).toContainEqual({ type: "session-ended", reason: "credentials-refused" });
       const text = JSON.stringify(events);
       expect(text).not.toContain(token);
       expect(text).not.toContain(TEST_USER.password);
     });
 
-    it("keeps working when a listener throws", async () => {
+    it("keeps working when a listener throws, and reports the error with console.error", async () => {
       const { calls, fetchToken } = countingFetch();
       const tokens = createTokenSource({ fetchToken });
-      const errors: unknown[] = [];
-      const onUncaught = (e: unknown) => errors.push(e);
+      const uncaught: unknown[] = [];
+      const onUncaught = (e: unknown) => uncaught.push(e);
       process.on("uncaughtException", onUncaught);
+      const consoleError = vi.spyOn(console, "error").mockImplementation(() => {});
       try {
         tokens.subscribe(() => {
           throw new Error("listener bug");
         });
         expect(await tokens.getToken()).toBe("token-1");
         await sleep(10);
+        expect(consoleError).toHaveBeenCalledTimes(1);
+        expect(consoleError.mock.calls[0]?.[0]).toMatchObject({ message: "listener bug" });
       } finally {
+        consoleError.mockRestore();
         process.off("uncaughtException", onUncaught);
       }
       expect(calls.count).toBe(1);
-      expect(errors).toHaveLength(1);
+      expect(uncaught).toHaveLength(0);
     });
   });
 
   describe("bad options", () => {
-    const bad: [string, unknown, RegExp][] = [
-      ["neither endpoint nor fetchToken", {}, /endpoint .*or fetchToken/],
+    const fetchToken = async () => "t";
+    const bad: [string, () => unknown, RegExp][] = [
+      ["no fetchToken", () => createTokenSource({} as TokenSourceOptions), /fetchToken/],
       [
-        "both endpoint and fetchToken",
-        { endpoint: "/t", credentials: TEST_USER, fetchToken: async () => "t" },
-        /not both/,
+        "the old endpoint and credentials options",
+        () =>
+          createTokenSource({
+            endpoint: "/t",
+            credentials: TEST_USER,
+          } as unknown as TokenSourceOptions),
+        /fetchToken: passwordGrant\(\{ endpoint, credentials \}\)/,
       ],
-      ["endpoint without credentials", { endpoint: "/t" }, /credentials/],
       [
-        "credentials of the wrong shape",
-        { endpoint: "/t", credentials: { user: "a" } },
-        /credentials/,
+        "endpoint next to fetchToken",
+        () =>
+          createTokenSource({
+            endpoint: "/t",
+            credentials: TEST_USER,
+            fetchToken,
+          } as unknown as TokenSourceOptions),
+        /passwordGrant/,
       ],
-      ["an empty endpoint", { endpoint: "", credentials: TEST_USER }, /endpoint/],
+      [
+        "endpoint without credentials",
+        () => createTokenSource({ endpoint: "/t" } as unknown as TokenSourceOptions),
+        /passwordGrant/,
+      ],
+      [
+        "http next to fetchToken",
+        () => createTokenSource({ fetchToken, http: {} } as unknown as TokenSourceOptions),
+        /http/,
+      ],
       [
         "a negative refreshMarginMs",
-        { fetchToken: async () => "t", refreshMarginMs: -1 },
+        () => createTokenSource({ fetchToken, refreshMarginMs: -1 }),
         /refreshMarginMs/,
       ],
-      ["a negative timeoutMs", { fetchToken: async () => "t", timeoutMs: -5 }, /timeoutMs/],
-      ["a zero timeoutMs", { fetchToken: async () => "t", timeoutMs: 0 }, /timeoutMs/],
+      ["a negative timeoutMs", () => createTokenSource({ fetchToken, timeoutMs: -5 }), /timeoutMs/],
+      ["a zero timeoutMs", () => createTokenSource({ fetchToken, timeoutMs: 0 }), /timeoutMs/],
       [
         "a NaN refreshMarginMs",
-        { fetchToken: async () => "t", refreshMarginMs: Number.NaN },
+        () => createTokenSource({ fetchToken, refreshMarginMs: Number.NaN }),
         /refreshMarginMs/,
       ],
-      ["fetchToken that is not a function", { fetchToken: "t" }, /fetchToken/],
-      ["http with fetchToken", { fetchToken: async () => "t", http: {} }, /http/],
+      [
+        "fetchToken that is not a function",
+        () => createTokenSource({ fetchToken: "t" } as unknown as TokenSourceOptions),
+        /fetchToken/,
+      ],
+      [
+        "crossTab: true",
+        () => createTokenSource({ fetchToken, crossTab: true } as unknown as TokenSourceOptions),
+        /crossTab.*shareAcrossTabs/,
+      ],
+      [
+        "crossTab as a channel name",
+        () => createTokenSource({ fetchToken, crossTab: "app" } as unknown as TokenSourceOptions),
+        /crossTab.*shareAcrossTabs/,
+      ],
+      ["shareAcrossTabs without a channel", () => shareAcrossTabs(""), /shareAcrossTabs: channel/],
+      [
+        "passwordGrant without credentials",
+        () => passwordGrant({ endpoint: "http://127.0.0.1/t" } as PasswordGrantOptions),
+        /^passwordGrant: credentials/,
+      ],
+      [
+        "passwordGrant credentials of the wrong shape",
+        () =>
+          passwordGrant({
+            endpoint: "http://127.0.0.1/t",
+            credentials: { user: "a" },
+          } as unknown as PasswordGrantOptions),
+        /^passwordGrant: credentials/,
+      ],
+      [
+        "passwordGrant with an empty endpoint",
+        () => passwordGrant({ endpoint: "", credentials: TEST_USER }),
+        /^passwordGrant: endpoint/,
+      ],
+      [
+        "passwordGrant with a relative endpoint and no http in Node",
+        () => passwordGrant({ endpoint: "/t", credentials: TEST_USER }),
+        /^passwordGrant: endpoint "\/t" is relative/,
+      ],
     ];
-    for (const [name, options, message] of bad) {
+    for (const [name, construct, message] of bad) {
       it(`throws a TypeError naming the option for ${name}`, () => {
-        expect(() => createTokenSource(options as TokenSourceOptions)).toThrow(TypeError);
-        expect(() => createTokenSource(options as TokenSourceOptions)).toThrow(message);
+        expect(construct).toThrow(TypeError);
+        expect(construct).toThrow(message);
       });
     }
 
