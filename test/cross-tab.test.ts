@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   createTokenSource,
+  shareAcrossTabs,
   type TokenEvent,
   TokenFetchCode,
   TokenFetchError,
@@ -72,7 +73,10 @@ function makeTabs(
             ? token
             : { token, expiresAt: Date.now() + options.lifetimeMs };
         },
-        crossTab: { channel, apis: { locks: world.tab(id), BroadcastChannel: TrackedChannel } },
+        // Each tab its own lock manager, as each page has its own navigator.locks.
+        crossTab: shareAcrossTabs(channel, {
+          apis: { locks: world.tab(id), BroadcastChannel: TrackedChannel },
+        }),
         ...extra,
       });
       const log: TokenEvent[] = [];
@@ -211,14 +215,60 @@ describe("crossTab: one token for all tabs", () => {
     for (const junk of [
       null,
       "x",
-      { v: 1, type: "token", token: "" },
-      { v: 1, type: "token", token: "t", expiresAt: "soon" },
-      { v: 2, type: "cleared" },
-      { v: 1, type: "token", token: "bad token with spaces", expiresAt: null },
-      { v: 1, type: "failed", code: 1, status: null, message: "a cancel is not shared" },
-      { v: 1, type: "failed", code: 14, status: "503", message: "status is not a number" },
-      { v: 1, type: "failed", code: 99, status: null, message: "no such code" },
-      { v: 1, type: "failed", code: 14, status: null },
+      // Well formed, but of the old version.
+      { v: 1, type: "token", token: "t", expiresAt: null },
+      { v: 1, type: "failed", code: 14, status: 503, message: "old version" },
+      { v: 2, type: "token", token: "", expiresAt: null, state: null },
+      { v: 2, type: "token", token: "t", expiresAt: "soon", state: null },
+      { v: 2, type: "token", token: "t", expiresAt: null, state: 5 },
+      { v: 2, type: "cleared", token: 5 },
+      { v: 2, type: "token", token: "bad token with spaces", expiresAt: null, state: null },
+      {
+        v: 2,
+        type: "failed",
+        code: 1,
+        status: null,
+        message: "a cancel is not shared",
+        reason: null,
+        until: null,
+      },
+      {
+        v: 2,
+        type: "failed",
+        code: 14,
+        status: "503",
+        message: "status is not a number",
+        reason: null,
+        until: null,
+      },
+      {
+        v: 2,
+        type: "failed",
+        code: 99,
+        status: null,
+        message: "no such code",
+        reason: null,
+        until: null,
+      },
+      { v: 2, type: "failed", code: 14, status: null, reason: null, until: null },
+      {
+        v: 2,
+        type: "failed",
+        code: 16,
+        status: 401,
+        message: "no such reason",
+        reason: "bored",
+        until: null,
+      },
+      {
+        v: 2,
+        type: "failed",
+        code: 14,
+        status: 503,
+        message: "until is not a number",
+        reason: null,
+        until: "later",
+      },
     ]) {
       intruder.postMessage(junk);
     }
@@ -259,9 +309,19 @@ describe("crossTab: one token for all tabs", () => {
       expect(log.filter((e) => e.type === "error")).toHaveLength(1);
     }
 
-    // A failure is an answer for the callers waiting on it, not a verdict: the next call fetches.
+    // Every tab waits out the backoff the failure started: fast failures, no request.
     down = false;
     const [b] = sources.slice(1) as [TokenSource];
+    for (const source of sources) {
+      await expect(source.getToken()).rejects.toMatchObject({
+        code: TokenFetchCode.Unavailable,
+        repeated: true,
+      });
+    }
+    expect(tabs.fetches()).toBe(1);
+    // A failure is an answer for the callers waiting on it, not a verdict: once the first
+    // backoff (at most 1 s) is over, the next call fetches.
+    await sleep(1_000);
     expect(await b.getToken()).toBe("token-2");
     expect(tabs.fetches()).toBe(2);
   });
@@ -274,7 +334,15 @@ describe("crossTab: one token for all tabs", () => {
     const pending = a.getToken();
     await sleep(20 + 40); // past the ask that precedes a's fetch
     const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
-    intruder.postMessage({ v: 1, type: "failed", code: 14, status: 503, message: "elsewhere" });
+    intruder.postMessage({
+      v: 2,
+      type: "failed",
+      code: 14,
+      status: 503,
+      message: "elsewhere",
+      reason: null,
+      until: null,
+    });
     expect(await pending).toBe("token-1");
     expect(tabs.fetches()).toBe(1);
   });
@@ -284,16 +352,37 @@ describe("crossTab: one token for all tabs", () => {
     const make = () =>
       createTokenSource({
         fetchToken: async () => `token-${++fetches}`,
-        crossTab: true, // Node 20 has no navigator.locks
+        crossTab: shareAcrossTabs("per-tab"), // Node 20 has no navigator.locks
       });
     const [a, b] = [make(), make()];
     expect(await a.getToken()).toBe("token-1");
     expect(await b.getToken()).toBe("token-2");
   });
 
-  it("rejects a crossTab channel that is not a non-empty string", () => {
-    expect(() => createTokenSource({ fetchToken: async () => "t", crossTab: "" })).toThrow(
-      /crossTab/,
-    );
+  it("rejects a channel that is not a non-empty string", () => {
+    expect(() => shareAcrossTabs("")).toThrow(TypeError);
+    expect(() => shareAcrossTabs("")).toThrow(/channel/);
+    expect(() => shareAcrossTabs(42 as unknown as string)).toThrow(/channel/);
+  });
+
+  it("refuses a second live source on one channel in the same page", () => {
+    const channel = randomUUID();
+    const apis = { locks: createFakeLockWorld().tab("a"), BroadcastChannel: TrackedChannel };
+    createTokenSource({
+      fetchToken: async () => "t",
+      crossTab: shareAcrossTabs(channel, { apis }),
+    });
+    expect(() =>
+      createTokenSource({
+        fetchToken: async () => "t",
+        crossTab: shareAcrossTabs(channel, { apis }),
+      }),
+    ).toThrow(TypeError);
+    expect(() =>
+      createTokenSource({
+        fetchToken: async () => "t",
+        crossTab: shareAcrossTabs(channel, { apis }),
+      }),
+    ).toThrow(channel);
   });
 });

@@ -5,6 +5,7 @@ import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import {
   createAuthInterceptor,
   createTokenSource,
+  passwordGrant,
   type ReplayEvent,
   type TokenEvent,
   type TokenSource,
@@ -53,8 +54,7 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
   const backend = await startBackend(authority);
   const url = options.via === undefined ? endpoint.url : await options.via(endpoint.url);
   const tokens = createTokenSource({
-    endpoint: url,
-    credentials: TEST_USER,
+    fetchToken: passwordGrant({ endpoint: url, credentials: TEST_USER }),
     timeoutMs: options.timeoutMs ?? 3_000,
   });
   const events: TokenEvent[] = [];
