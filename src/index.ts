@@ -1,4 +1,6 @@
 export type { AuthOptions, ReplayEvent } from "./auth-options.js";
+export type { DpopKeyStore, DpopProofs, DpopProofsOptions } from "./dpop.js";
+export { dpopProofs } from "./dpop.js";
 export type {
   DpopSigner,
   FetchTokenResult,

@@ -10,6 +10,7 @@ import {
 import { abortReason } from "./abort.js";
 import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { shortenTimeout } from "./deadline.js";
+import type { DpopKey } from "./dpop.js";
 import { skipAuth } from "./skip-auth.js";
 import { recordedInput, watchReads } from "./stream-replay.js";
 import { TokenFetchError } from "./token-fetch-error.js";
@@ -52,11 +53,14 @@ export function createAuthInterceptor(
   options: AuthInterceptorOptions = {},
 ): Interceptor {
   const auth = resolveAuthOptions("createAuthInterceptor", source, options);
-  const { headerName, headerValue, notifyReplay, skips } = auth;
+  const { headerName, notifyReplay, skips } = auth;
   const isAuthError = (error: unknown) => auth.isAuthError(ConnectError.from(error) as never);
   const hooks = internalsOf(source);
   // Told when a call succeeded with a token it had to wait for, which reopens the fast path.
   const proven = hooks?.proven;
+  const dpop = hooks?.dpop;
+  // A DPoP source's tokens are bound to its key: `DPoP <token>`, with a fresh proof per attempt.
+  const headerValue = dpop === undefined ? auth.headerValue : (token: string) => `DPoP ${token}`;
   // Tokens change rarely: build each header value once, not per call.
   let lastToken = "";
   let lastValue = "";
@@ -67,43 +71,96 @@ export function createAuthInterceptor(
     }
     req.header.set(headerName, lastValue);
   };
-  const refused = (token: string) => (error: unknown) => {
-    if (isAuthError(error)) source.invalidate(token);
+  const prove = async (req: Req, token: string) => {
+    // htu: the call's URL without query or fragment.
+    const proof = await (dpop as DpopKey).proof("POST", req.url.replace(/[?#].*$/, ""), token);
+    req.header.set("dpop", proof);
+  };
+  /** A DPoP nonce challenge: Unauthenticated with a `dpop-nonce` the key has not used yet. */
+  const nonceChallenge = (req: Req, error: unknown) => {
+    if (dpop === undefined) return false;
+    const { code, metadata } = ConnectError.from(error);
+    return dpop.challenge(req.url, metadata) && code === Code.Unauthenticated;
   };
 
-  /** Refreshes after `rejected` was refused, and sets up `req` for its one replay. */
-  const replayWith = async (req: Req, rejected: string, started: number) => {
+  /** Refreshes after `rejected` was refused, and sets up `req` for a replay with the new token. */
+  const refreshFor = async (req: Req, rejected: string) => {
     const fresh = await tokenOrConnectError(source.refresh(rejected, { signal: req.signal }), req);
     notifyReplay(`${req.service.typeName}/${req.method.name}`);
     setToken(req, fresh);
-    shortenTimeout(req.header, performance.now() - started);
     return fresh;
+  };
+
+  /**
+   * What follows a failed attempt: at most one replay for a DPoP nonce challenge and one with a
+   * refreshed token, never more. Resolves to the token to replay with; throws the error when the
+   * call ends with it, after telling the source of a refused token.
+   */
+  const replayPlan = (req: Req, token: string, started: number) => {
+    let current = token;
+    let refreshed = false;
+    let nonced = false;
+    return {
+      current: () => current,
+      async next(error: unknown): Promise<string> {
+        if (!nonced && nonceChallenge(req, error)) {
+          nonced = true;
+        } else if (!refreshed && isAuthError(error)) {
+          refreshed = true;
+          current = await refreshFor(req, current);
+        } else {
+          if (isAuthError(error)) source.invalidate(current);
+          throw error;
+        }
+        shortenTimeout(req.header, performance.now() - started);
+        return current;
+      },
+    };
+  };
+
+  const replayUnary = async (
+    next: Next,
+    req: Req,
+    token: string,
+    started: number,
+    error: unknown,
+  ) => {
+    const plan = replayPlan(req, token, started);
+    for (let failure = error; ; ) {
+      const current = await plan.next(failure);
+      try {
+        if (dpop !== undefined) await prove(req, current);
+        const res = await next(req);
+        proven?.(current);
+        return res;
+      } catch (again) {
+        failure = again;
+      }
+    }
   };
 
   const unary = (next: Next, req: UnaryRequest, token: string, waited: boolean) => {
     const started = performance.now();
     setToken(req, token);
-    const replay = async (error: unknown) => {
-      if (!isAuthError(error)) throw error;
-      const fresh = await replayWith(req, token, started);
-      const res = await next(req).catch((again: unknown) => {
-        refused(fresh)(again);
-        throw again;
-      });
-      proven?.(fresh);
-      return res;
-    };
+    const fail = (error: unknown) => replayUnary(next, req, token, started, error);
+    const ok =
+      waited && proven !== undefined
+        ? (res: UnaryResponse | StreamResponse) => {
+            proven(token);
+            return res;
+          }
+        : undefined;
+    if (dpop !== undefined)
+      return prove(req, token)
+        .then(() => next(req))
+        .then(ok, fail);
     let sent: Promise<UnaryResponse | StreamResponse>;
     try {
       sent = next(req);
     } catch (error) {
-      return replay(error);
+      return fail(error);
     }
-    if (!waited || proven === undefined) return sent.then(undefined, replay);
-    return sent.then((res) => {
-      proven(token);
-      return res;
-    }, replay);
+    return sent.then(ok, fail);
   };
 
   const serverStream = (next: Next, req: StreamRequest, token: string, waited: boolean) => {
@@ -111,34 +168,29 @@ export function createAuthInterceptor(
     // The transport consumes the request iterable: record it as the first attempt reads it, and
     // hand a replay a fresh iterable over the same messages.
     const input = recordedInput(req.message);
-    const send = () =>
-      next({ ...req, message: input() } as StreamRequest) as Promise<StreamResponse>;
-    const replay = async () => {
-      const fresh = await replayWith(req, token, started);
-      const res = await send().catch((again: unknown) => {
-        refused(fresh)(again);
-        throw again;
-      });
-      return watchReads(res, undefined, refused(fresh), proven && (() => proven(fresh)));
+    const plan = replayPlan(req, token, started);
+    const send = () => {
+      const go = () =>
+        next({ ...req, message: input() } as StreamRequest) as Promise<StreamResponse>;
+      return dpop === undefined ? go() : prove(req, plan.current()).then(go);
     };
+    const attempt = (): Promise<StreamResponse> =>
+      send().then(watch, (error: unknown) => plan.next(error).then(attempt));
     const watch = (res: StreamResponse) =>
       watchReads(
         res,
-        (error) => (isAuthError(error) ? replay() : undefined),
-        refused(token),
-        waited && proven ? () => proven(token) : undefined,
+        (error) => plan.next(error).then(attempt),
+        (error) => {
+          if (isAuthError(error)) source.invalidate(plan.current());
+        },
+        (waited || plan.current() !== token) && proven ? () => proven(plan.current()) : undefined,
       );
     setToken(req, token);
-    let sent: Promise<StreamResponse>;
     try {
-      sent = send();
+      return attempt();
     } catch (error) {
-      sent = Promise.reject(error);
+      return plan.next(error).then(attempt);
     }
-    return sent.then(watch, (error: unknown) => {
-      if (!isAuthError(error)) throw error;
-      return replay();
-    });
   };
 
   const call = (next: Next, req: Req, token: string, waited: boolean) => {

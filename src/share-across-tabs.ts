@@ -39,6 +39,8 @@ type Message =
   | { v: 2; type: "rejected"; token: string }
   | { v: 2; type: "cleared"; token: string | null }
   | { v: 2; type: "query" }
+  | { v: 2; type: "value-query"; name: string }
+  | { v: 2; type: "value"; name: string; value: unknown }
   | {
       v: 2;
       type: "failed";
@@ -123,6 +125,9 @@ function createTabLink(
   (port as { unref?: () => void }).unref?.();
   const answered = new Set<() => void>();
   let waiter: Waiter | undefined;
+  /** Shared values this tab has, by name, and the checks that admit them. */
+  const values = new Map<string, unknown>();
+  const checks = new Map<string, (value: unknown) => boolean>();
   const post = (message: Message) => port.postMessage(message);
   const tokenMessage = (shared: SharedToken): Message => ({
     v: 2,
@@ -158,6 +163,17 @@ function createTabLink(
         if (shared !== undefined) post(tokenMessage(shared));
         break;
       }
+      case "value-query":
+        if (values.has(message.name)) {
+          post({ v: 2, type: "value", name: message.name, value: values.get(message.name) });
+        }
+        break;
+      case "value": {
+        const { name: key, value } = message;
+        if (!values.has(key) && checks.get(key)?.(value) === true) values.set(key, value);
+        for (const wake of answered) wake();
+        break;
+      }
       case "failed": {
         const { code, status, reason, until } = message;
         const error = new TokenFetchError(`${message.message} (fetched by another tab)`, {
@@ -175,8 +191,8 @@ function createTabLink(
     }
   };
 
-  /** Asks the other tabs for a fresh token; resolves when one answers or after `waitMs`. */
-  const ask = (waitMs: number) =>
+  /** Asks the other tabs (for a token, or a value); resolves when one answers or after `waitMs`. */
+  const ask = (waitMs: number, question: Message = { v: 2, type: "query" }) =>
     new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -185,7 +201,7 @@ function createTabLink(
       };
       const timer = setTimeout(done, waitMs);
       answered.add(done);
-      post({ v: 2, type: "query" });
+      post(question);
     });
 
   /**
@@ -193,13 +209,13 @@ function createTabLink(
    * `cancelWait` aborts; a wait longer than timeoutMs takes the lock from its holder: a frozen tab
    * must not stall the others (a closed tab's lock is released by the browser).
    */
-  async function exclusive<T>(task: () => Promise<T>, cancelWait: AbortSignal) {
+  async function exclusive<T>(task: () => Promise<T>, cancelWait: AbortSignal, lock = name) {
     const waiting = new AbortController();
     const stopWaiting = () => waiting.abort();
     cancelWait.addEventListener("abort", stopWaiting, { once: true });
     const stealTimer = setTimeout(stopWaiting, timeoutMs);
     try {
-      return await apis.locks.request(name, { signal: waiting.signal }, () => {
+      return await apis.locks.request(lock, { signal: waiting.signal }, () => {
         clearTimeout(stealTimer);
         return task();
       });
@@ -207,7 +223,7 @@ function createTabLink(
       if (!waiting.signal.aborted) throw error;
       if (cancelWait.aborted) return NOT_RUN;
       // Waited too long: the holder is stuck. Take the lock and fetch ourselves.
-      return await apis.locks.request(name, { steal: true }, () => task());
+      return await apis.locks.request(lock, { steal: true }, () => task());
     } finally {
       clearTimeout(stealTimer);
       cancelWait.removeEventListener("abort", stopWaiting);
@@ -251,6 +267,24 @@ function createTabLink(
         if (waiter === self) waiter = undefined;
         signal.removeEventListener("abort", self.wake);
       }
+    },
+    async shared(key, make, check) {
+      checks.set(key, check);
+      const held = () => values.get(key) as Parameters<typeof check>[0];
+      const result = await exclusive(
+        async () => {
+          if (!values.has(key)) await ask(ASK_TABS_MS, { v: 2, type: "value-query", name: key });
+          if (!values.has(key)) {
+            values.set(key, await make());
+            post({ v: 2, type: "value", name: key, value: values.get(key) });
+          }
+          return held();
+        },
+        new AbortController().signal,
+        `${name}:${key}`,
+      );
+      if (result === NOT_RUN || !check(result)) throw new Error(`no shared ${key}`);
+      return result;
     },
     rejected: (token) => post({ v: 2, type: "rejected", token }),
     cleared: (token) => post({ v: 2, type: "cleared", token: token ?? null }),
@@ -297,6 +331,14 @@ function parse(data: unknown): Message | undefined {
     }
     case "query":
       return { v: 2, type };
+    case "value-query":
+    case "value": {
+      const { name } = message;
+      if (!isString(name)) return undefined;
+      return type === "value-query"
+        ? { v: 2, type, name }
+        : { v: 2, type, name, value: message.value };
+    }
     case "failed":
       return parseFailure(message);
     default:

@@ -1,3 +1,4 @@
+import type { DpopProofs } from "./dpop.js";
 import type { TabSharing } from "./tab-sharing.js";
 import type { TokenSourceOptions } from "./token-source-api.js";
 
@@ -18,12 +19,15 @@ export function resolveOptions(options: TokenSourceOptions) {
       "createTokenSource: endpoint, credentials and http moved to passwordGrant: write createTokenSource({ fetchToken: passwordGrant({ endpoint, credentials }) })",
     );
   }
-  const { fetchToken: grant, crossTab } = options;
+  const { fetchToken: grant, crossTab, dpop } = options;
   if (typeof grant !== "function") {
     invalid("fetchToken", "a function: passwordGrant({ endpoint, credentials }) or your own");
   }
   if (crossTab !== undefined && typeof (crossTab as Partial<TabSharing>)?.link !== "function") {
     invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
+  }
+  if (dpop !== undefined && typeof (dpop as Partial<DpopProofs>)?.bind !== "function") {
+    invalid("dpop", "dpopProofs()");
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (typeof timeoutMs !== "number" || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS) {
@@ -37,7 +41,7 @@ export function resolveOptions(options: TokenSourceOptions) {
   ) {
     invalid("refreshMarginMs", "a finite number of milliseconds, 0 or more");
   }
-  return { grant, timeoutMs, refreshMarginMs, crossTab };
+  return { grant, timeoutMs, refreshMarginMs, crossTab, dpop };
 }
 
 /** Throws the TypeError for a bad option, naming it. */

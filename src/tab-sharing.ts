@@ -39,6 +39,16 @@ export interface TabLink {
   cleared(token: string | undefined): void;
   /** Tells the other tabs of a failure, and when fetching may start again. */
   failed(error: TokenFetchError, until: number | undefined): void;
+  /**
+   * A value every tab shares (a DPoP key pair): another tab's, asked for under a lock, or made
+   * here by `make` and handed to the others. Values arrive by structured clone; `check` rejects
+   * anything else on the channel.
+   */
+  shared<T>(
+    name: string,
+    make: () => Promise<T>,
+    check: (value: unknown) => value is T,
+  ): Promise<T>;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { DpopProofs } from "./dpop.js";
 import type { TokenGrant } from "./grant.js";
 import type { TabSharing } from "./tab-sharing.js";
 import type { SessionEndReason, TokenFetchError } from "./token-fetch-error.js";
@@ -20,6 +21,12 @@ export interface TokenSourceOptions {
   refreshMarginMs?: number | undefined;
   /** `shareAcrossTabs("my-app")`: one token (and one fetch) for all tabs of this origin. Default: none. */
   crossTab?: TabSharing | undefined;
+  /**
+   * `dpopProofs()`: tokens bound to a non-extractable key this source holds (DPoP, RFC 9449).
+   * The grants prove the key to the token endpoint; the interceptors send `authorization: DPoP
+   * <token>` and a fresh proof on every attempt. Default: none, bearer tokens.
+   */
+  dpop?: DpopProofs | undefined;
 }
 
 /** What {@link TokenSource.subscribe} listeners receive. Events never carry the token. */

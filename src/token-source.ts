@@ -1,4 +1,5 @@
 import { abortReason, raceSignal, toTokenFetchError, withTimeout } from "./abort.js";
+import type { DpopKey } from "./dpop.js";
 import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
 import { reportError } from "./report-error.js";
 import { createSession } from "./session.js";
@@ -22,6 +23,8 @@ export interface SourceInternals {
   fresh(): string | undefined;
   /** A call succeeded with `token`. */
   proven(token: string): void;
+  /** The source's DPoP key, for a DPoP source. */
+  dpop: DpopKey | undefined;
 }
 
 const internals = new WeakMap<TokenSource, SourceInternals>();
@@ -63,7 +66,7 @@ const REMEMBERED_TOKENS = 64;
  * ```
  */
 export function createTokenSource(options: TokenSourceOptions): TokenSource {
-  const { grant, timeoutMs, refreshMarginMs, crossTab } = resolveOptions(options);
+  const { grant, timeoutMs, refreshMarginMs, crossTab, dpop: proofs } = resolveOptions(options);
 
   let entry: Cached | undefined;
   let flight: Flight | undefined;
@@ -162,6 +165,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     failed: (error, until) => failed(error, false, until),
   };
   const tabs: TabLink | undefined = crossTab?.link(link, timeoutMs);
+  const dpop = proofs?.bind(tabs);
 
   function share(cached: Entry): SharedToken {
     return { token: cached.token, expiresAt: expiresAt(cached), state };
@@ -171,7 +175,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   async function fetchOwn(signal: AbortSignal): Promise<Fetched> {
     try {
       const result = await withTimeout(timeoutMs, signal, (bounded) =>
-        grant({ signal: bounded, state }),
+        grant({ signal: bounded, state, dpop }),
       );
       const fetched = toFetched(result, refreshMarginMs);
       if (rejected.has(fetched.entry.token)) throw refusedAgain();
@@ -296,6 +300,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       cached.proven = true;
       if (cached === entry) session.proven();
     },
+    dpop,
   });
   return source;
 }

@@ -1,5 +1,5 @@
 import ky, { isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from "ky";
-import type { GrantedToken } from "../grant.js";
+import type { DpopSigner, GrantedToken } from "../grant.js";
 import {
   codeForStatus,
   type SessionEndReason,
@@ -57,6 +57,8 @@ export interface TokenRequest {
   secret: string;
   /** The session end a refusal (400, 401, 403) means. */
   refused: SessionEndReason;
+  /** A DPoP source's signer: each request carries a fresh `DPoP` proof. */
+  dpop?: DpopSigner | undefined;
 }
 
 /** POSTs to a token endpoint and reads the answer as a token. */
@@ -66,6 +68,9 @@ export async function postForToken(
   request: TokenRequest,
 ): Promise<TokenAnswer> {
   const response = await post(client, endpoint, request);
+  const nonce = response.headers.get("dpop-nonce");
+  if (nonce !== null && request.dpop !== undefined)
+    request.dpop.nonce(response.url || String(endpoint), nonce);
   let text: string;
   try {
     text = await capBody(response, tooLarge).text();
@@ -84,16 +89,29 @@ export async function postForToken(
 export async function post(
   client: KyInstance,
   endpoint: string | URL,
-  { json, form, headers, signal, secret, refused }: TokenRequest,
+  { json, form, headers, signal, secret, refused, dpop }: TokenRequest,
 ): Promise<Response> {
-  try {
-    return await client.post(endpoint, {
-      ...(json === undefined ? { body: form as BodyInit } : { json }),
-      headers: { accept: "application/json", ...headers },
-      signal,
-    });
-  } catch (error) {
-    throw await fromKyError(error, secret, refused);
+  // Every request (a ky retry included) proves the key afresh: a proof is good for one request.
+  const prove = async ({ request }: { request: Request }) => {
+    request.headers.set("DPoP", await (dpop as DpopSigner).proof("POST", request.url));
+  };
+  for (let challenged = false; ; challenged = true) {
+    try {
+      return await client.post(endpoint, {
+        ...(json === undefined ? { body: form as BodyInit } : { json }),
+        headers: { accept: "application/json", ...headers },
+        signal,
+        ...(dpop && { hooks: { beforeRequest: [prove], beforeRetry: [prove] } }),
+      });
+    } catch (error) {
+      // A nonce challenge (400 use_dpop_nonce): refused before anything was used, so one more try.
+      const nonce = isHTTPError(error) ? error.response.headers.get("dpop-nonce") : null;
+      if (dpop !== undefined && nonce !== null && !challenged && isHTTPError(error)) {
+        dpop.nonce(error.request.url, nonce);
+        continue;
+      }
+      throw await fromKyError(error, secret, refused);
+    }
   }
 }
 

@@ -79,11 +79,12 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   /** A digest of the pair the endpoint refused last: the password itself is not kept. */
   let refusedDigest: string | undefined;
 
-  const grant: TokenGrant = async ({ signal, state }) => {
+  const grant: TokenGrant = async (context) => {
+    const { signal, state, dpop } = context;
     const refreshToken = await refresher.stored(state);
     if (refreshToken !== undefined) {
       try {
-        return await refresher.refresh(refreshToken, signal);
+        return await refresher.refresh(refreshToken, context);
       } catch (error) {
         if (!isRefusal(error)) throw error;
       }
@@ -103,6 +104,7 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
       const answer = await postForToken(client, endpoint, {
         json: { username, password },
         signal,
+        dpop,
         secret: password,
         refused: "credentials-refused",
       });

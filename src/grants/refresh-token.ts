@@ -57,7 +57,8 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
   const refresher = createRefresher("refreshTokenGrant", { ...options, refreshEndpoint: endpoint });
   let unused: string | undefined = typeof initial === "string" ? initial : undefined;
 
-  const grant: TokenGrant = async ({ signal, state }) => {
+  const grant: TokenGrant = async (context) => {
+    const { state } = context;
     let refreshToken = (await refresher.stored(state)) ?? unused;
     if (refreshToken === undefined && typeof initial === "function") {
       const given = await initial();
@@ -70,7 +71,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
       });
     }
     try {
-      const granted = await refresher.refresh(refreshToken, signal);
+      const granted = await refresher.refresh(refreshToken, context);
       // Spent now: its successor travels as the session's state.
       unused = undefined;
       return granted;

@@ -1,5 +1,5 @@
 import type { KyInstance } from "ky";
-import type { GrantedToken } from "../grant.js";
+import type { GrantContext, GrantedToken } from "../grant.js";
 import { reportError } from "../report-error.js";
 import { TokenFetchCode, TokenFetchError } from "../token-fetch-error.js";
 import { post, postForToken, type TokenAnswer, tokenClient } from "./http.js";
@@ -30,7 +30,7 @@ export interface Refresher {
   /** The refresh token to use: the session's state, else the store's (asked once). */
   stored(state: string | undefined): Promise<string | undefined>;
   /** Trades `refreshToken` for a token and its successor (rotation); sent at most once. */
-  refresh(refreshToken: string, signal: AbortSignal): Promise<GrantedToken>;
+  refresh(refreshToken: string, context: GrantContext): Promise<GrantedToken>;
   /** The granted token for an answer, keeping its refresh token (or `kept`, if it has none). */
   keep(answer: TokenAnswer, kept: string | undefined): GrantedToken;
   revoke(context: { state: string; signal: AbortSignal }): Promise<void>;
@@ -76,11 +76,12 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
         return undefined;
       }
     },
-    async refresh(refreshToken, signal) {
+    async refresh(refreshToken, { signal, dpop }) {
       try {
         const answer = await postForToken(once, refreshEndpoint, {
           json: { grant_type: "refresh_token", refresh_token: refreshToken },
           signal,
+          dpop,
           secret: refreshToken,
           refused: "refresh-token-refused",
         });

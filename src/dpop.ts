@@ -1,0 +1,165 @@
+import type { DpopSigner } from "./grant.js";
+import type { TabLink } from "./tab-sharing.js";
+
+/**
+ * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
+ * page load. The key stays non-extractable: a store holds the `CryptoKey` objects, never their
+ * bytes. `indexedDbKeyStore()` is one.
+ */
+export interface DpopKeyStore {
+  /** The key pair saved last, or `undefined`. */
+  load(): Promise<CryptoKeyPair | undefined>;
+  /** Saves the key pair the source just made. */
+  save(pair: CryptoKeyPair): Promise<void>;
+}
+
+/** Options for {@link dpopProofs}. */
+export interface DpopProofsOptions {
+  /** Where the key pair outlives the page. Default: none, a new key per token source. */
+  store?: DpopKeyStore | undefined;
+}
+
+/** What a DPoP token source signs with: the value `dpopProofs()` returns, passed as `dpop`. */
+export interface DpopProofs {
+  /** Binds to one source (and its tabs); internal to this library. */
+  readonly bind: (tabs: TabLink | undefined) => DpopKey;
+}
+
+/** A source's DPoP key: signs proofs, keeps nonces per origin. */
+export interface DpopKey extends DpopSigner {
+  /** The nonce to retry with, when `headers` (an answer's) carry a new one for `url`'s origin. */
+  challenge(url: string, headers: Headers | Record<string, string> | undefined): boolean;
+}
+
+interface Key {
+  privateKey: CryptoKey;
+  /** The proof's protected header, base64url: the same for every proof. */
+  header: string;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * DPoP (RFC 9449) for a token source: `createTokenSource({ fetchToken, dpop: dpopProofs() })`.
+ * The source makes one ECDSA P-256 key pair with `extractable: false` and uses it for its whole
+ * life (with `shareAcrossTabs`, every tab uses the same one). The grants send a proof to the token
+ * endpoint and get tokens bound to the key; the interceptors send `authorization: DPoP <token>`
+ * and a fresh `dpop` proof on every attempt, and answer a server's nonce challenge with one replay.
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenSource({ fetchToken: passwordGrant(options), dpop: dpopProofs() });
+ * ```
+ */
+export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("dpopProofs: options must be an object");
+  }
+  const { store } = options;
+  if (
+    store !== undefined &&
+    (typeof store?.load !== "function" || typeof store.save !== "function")
+  ) {
+    throw new TypeError("dpopProofs: store must be { load(), save(pair) }");
+  }
+  return { bind: (tabs) => createDpopKey(store, tabs) };
+}
+
+function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): DpopKey {
+  let key: Promise<Key> | undefined;
+  const nonces = new Map<string, string>();
+  // The last token's hash: the same token is proved on many calls.
+  let athFor = "";
+  let ath = "";
+
+  const obtain = async (): Promise<Key> => {
+    const stored = await store?.load().catch(() => undefined);
+    const pair =
+      stored ??
+      (await (tabs === undefined
+        ? generate(store)
+        : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
+    const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    const header = {
+      typ: "dpop+jwt",
+      alg: "ES256",
+      jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+    };
+    return {
+      privateKey: pair.privateKey,
+      header: base64url(encoder.encode(JSON.stringify(header))),
+    };
+  };
+
+  const signer: DpopKey = {
+    async proof(method, url, accessToken) {
+      key ??= obtain();
+      // A failure to make the key is not kept: the next proof tries again.
+      const { privateKey, header } = await key.catch((error: unknown) => {
+        key = undefined;
+        throw error;
+      });
+      const target = new URL(url, globalThis.location?.href);
+      const claims: Record<string, string | number> = {
+        jti: randomId(),
+        htm: method,
+        htu: target.origin + target.pathname,
+        iat: Math.floor(Date.now() / 1000),
+      };
+      if (accessToken !== undefined) {
+        if (athFor !== accessToken) {
+          ath = base64url(await crypto.subtle.digest("SHA-256", encoder.encode(accessToken)));
+          athFor = accessToken;
+        }
+        claims.ath = ath;
+      }
+      const nonce = nonces.get(target.origin);
+      if (nonce !== undefined) claims.nonce = nonce;
+      const input = `${header}.${base64url(encoder.encode(JSON.stringify(claims)))}`;
+      const signature = await crypto.subtle.sign(
+        { name: "ECDSA", hash: "SHA-256" },
+        privateKey,
+        encoder.encode(input),
+      );
+      return `${input}.${base64url(signature)}`;
+    },
+    nonce(url, nonce) {
+      if (/^[\x21-\x7e]{1,512}$/.test(nonce))
+        nonces.set(new URL(url, globalThis.location?.href).origin, nonce);
+    },
+    challenge(url, headers) {
+      const nonce =
+        headers instanceof Headers ? headers.get("dpop-nonce") : headers?.["dpop-nonce"];
+      const origin = new URL(url, globalThis.location?.href).origin;
+      if (typeof nonce !== "string" || nonce === "" || nonces.get(origin) === nonce) return false;
+      signer.nonce(url, nonce);
+      return true;
+    },
+  };
+  return signer;
+}
+
+async function generate(store: DpopKeyStore | undefined): Promise<CryptoKeyPair> {
+  // Non-extractable: the private key can sign here, and never leave as bytes.
+  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+  await store?.save(pair).catch(() => {});
+  return pair;
+}
+
+function isKeyPair(value: unknown): value is CryptoKeyPair {
+  const pair = value as Partial<CryptoKeyPair> | undefined;
+  return pair?.privateKey instanceof CryptoKey && pair.publicKey instanceof CryptoKey;
+}
+
+function randomId(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+function base64url(bytes: ArrayBuffer | Uint8Array): string {
+  let binary = "";
+  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
