@@ -4,7 +4,12 @@ import { inspect } from "node:util";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
-import { createAuthInterceptor, createTokenSource, TokenFetchError } from "../src/index.js";
+import {
+  createAuthInterceptor,
+  createTokenSource,
+  passwordGrant,
+  TokenFetchError,
+} from "../src/index.js";
 import { createAuthority } from "./helpers/authority.js";
 import { startBackend } from "./helpers/backend.js";
 import { type Behaviour, startTokenEndpoint, TEST_USER } from "./helpers/token-endpoint.js";
@@ -18,8 +23,7 @@ async function callWith(behaviour: Behaviour, options: { timeoutMs?: number } = 
   onTestFinished(() => backend.close());
   endpoint.behave(behaviour);
   const tokens = createTokenSource({
-    endpoint: endpoint.url,
-    credentials: TEST_USER,
+    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
     timeoutMs: options.timeoutMs ?? 5_000,
   });
   const client = createClient(
@@ -52,7 +56,12 @@ const json =
   };
 
 describe("the error table: every token fetch failure ends the call with its code", () => {
-  const rows: [string, Behaviour, Code, { status?: number; requests?: number }][] = [
+  const rows: [
+    string,
+    Behaviour,
+    Code,
+    { status?: number; requests?: number; message?: RegExp },
+  ][] = [
     ["400", status(400, "bad request"), Code.Unauthenticated, { status: 400, requests: 1 }],
     ["401", status(401, "bad credentials"), Code.Unauthenticated, { status: 401, requests: 1 }],
     ["403", status(403, "forbidden"), Code.Unauthenticated, { status: 403, requests: 1 }],
@@ -88,7 +97,19 @@ describe("the error table: every token fetch failure ends the call with its code
       "200 with a JWT already expired by its own claims",
       json(JSON.stringify({ token: expiredJwt() })),
       Code.Internal,
-      {},
+      { message: /its claims say exp \d+ ≤ iat \d+/ },
+    ],
+    [
+      "200 with expires_in 0",
+      json(JSON.stringify({ access_token: "opaque", expires_in: 0 })),
+      Code.Internal,
+      { message: /expires_in is 0/ },
+    ],
+    [
+      "200 with a negative expires_in",
+      json(JSON.stringify({ access_token: "opaque", expires_in: -30 })),
+      Code.Internal,
+      { message: /expires_in is -30/ },
     ],
   ];
   for (const [name, behaviour, code, expected] of rows) {
@@ -102,6 +123,7 @@ describe("the error table: every token fetch failure ends the call with its code
         expect((connectError.cause as TokenFetchError).status).toBe(expected.status);
       }
       if (expected.requests !== undefined) expect(endpoint.requests).toBe(expected.requests);
+      if (expected.message !== undefined) expect(connectError.message).toMatch(expected.message);
       expectSafe(error);
     });
   }
@@ -112,8 +134,10 @@ describe("the error table: every token fetch failure ends the call with its code
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const tokens = createTokenSource({
-      endpoint: `http://127.0.0.1:${port}/auth/token`,
-      credentials: TEST_USER,
+      fetchToken: passwordGrant({
+        endpoint: `http://127.0.0.1:${port}/auth/token`,
+        credentials: TEST_USER,
+      }),
     });
     const error = (await tokens.getToken().catch((e: unknown) => e)) as TokenFetchError;
     expect(error).toBeInstanceOf(TokenFetchError);
@@ -159,16 +183,25 @@ describe("the error table: every token fetch failure ends the call with its code
     expect(reachedOther).toBe(0);
   });
 
-  it("succeeds on the next call once the endpoint recovers", async () => {
+  it("fails fast during the backoff, then succeeds on the next call once the endpoint recovers", async () => {
     const { error, endpoint, client } = await callWith(status(503));
     expect(ConnectError.from(error).code).toBe(Code.Unavailable);
     endpoint.behave(undefined);
+    const requests = endpoint.requests;
+    // Within the first backoff (0.5–1 s) the failure is repeated without a request.
+    const fast = await client.whoAmI({}).catch((e: unknown) => e);
+    expect(ConnectError.from(fast).code).toBe(Code.Unavailable);
+    expect((fast as ConnectError).cause).toMatchObject({ repeated: true, status: 503 });
+    expect(endpoint.requests).toBe(requests);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect((await client.whoAmI({})).subject).toBe("alice");
+    expect(endpoint.requests).toBe(requests + 1);
   });
 });
 
 function expiredJwt(): string {
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const now = Math.floor(Date.now() / 1000);
-  return `${encode({ alg: "ES256" })}.${encode({ sub: "a", iat: now - 120, exp: now - 60 })}.c2ln`;
+  // Expired by its own word: exp ≤ iat, whatever the clocks say.
+  return `${encode({ alg: "ES256" })}.${encode({ sub: "a", iat: now, exp: now - 60 })}.c2ln`;
 }
