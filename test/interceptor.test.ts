@@ -12,6 +12,7 @@ import {
   type AuthInterceptorOptions,
   createAuthInterceptor,
   createTokenSource,
+  passwordGrant,
   type ReplayEvent,
   skipAuth,
   type TokenSource,
@@ -51,7 +52,9 @@ async function startWorld(
   );
   onTestFinished(() => endpoint.close());
   onTestFinished(() => backend.close());
-  const tokens = createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER });
+  const tokens = createTokenSource({
+    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+  });
   const replays: ReplayEvent[] = [];
   const auth = createAuthInterceptor(tokens, {
     onReplay: (event) => replays.push(event),
@@ -116,6 +119,18 @@ describe.each(kinds)("createAuthInterceptor over the %s transport", (kind) => {
     expect(w.authority.seen).toHaveLength(2);
     expect(w.endpoint.requests).toBe(2);
 
+    // The replacement was refused too: the next call fails fast, without a fetch or a send.
+    const fast = await collect(w.client.ticks({})).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(fast?.code).toBe(Code.Unauthenticated);
+    expect(fast?.cause).toMatchObject({ repeated: true, reason: "token-refused" });
+    expect(w.authority.seen).toHaveLength(2);
+    expect(w.endpoint.requests).toBe(2);
+
+    // clear() ends the backoff: a stream gets the same one replay, then the caller the error.
+    w.tokens.clear();
     const stream = await collect(w.client.ticks({})).then(
       () => undefined,
       (e: unknown) => ConnectError.from(e),
@@ -273,7 +288,9 @@ describe("createAuthInterceptor and the request message of a server stream", () 
     const backend = await startBackend(authority);
     onTestFinished(() => endpoint.close());
     onTestFinished(() => backend.close());
-    const tokens = createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER });
+    const tokens = createTokenSource({
+      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+    });
     const replays: ReplayEvent[] = [];
     const auth = createAuthInterceptor(tokens, { onReplay: (e) => replays.push(e) });
     const client = createClient(DemoService, backend.transport("router", [outer, auth, inner]));
