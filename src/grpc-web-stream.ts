@@ -6,12 +6,17 @@ type Listener = (value?: any) => void;
 
 /** What the stream asks of the interceptor that created it. */
 export interface ReplayHooks {
-  /** Starts an attempt with `token`; returns the runtime's stream for it. */
-  invoke(token: string): ClientReadableStream<unknown>;
+  /** Starts an attempt with `token`; resolves to the runtime's stream for it. */
+  invoke(token: string): Promise<ClientReadableStream<unknown>>;
   /** A token for the first attempt. */
   getToken(): Promise<string>;
-  /** A token for the replay, after `rejected` was refused; may fail with an RpcError. */
-  refresh(rejected: string): Promise<string>;
+  /**
+   * Whether `error`, refused before any data with `token`, gets a replay: the token to replay
+   * with (may fail with an RpcError), or undefined when the caller gets the error.
+   */
+  retry(error: RpcError, token: string): Promise<string> | undefined;
+  /** Whether a replay is still possible: until then the attempt's metadata is held back. */
+  canRetry(): boolean;
   /** The server refused `token` and no replay follows. */
   rejected(token: string): void;
   /** Turns a token failure into the RpcError the caller sees. */
@@ -54,7 +59,7 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
   constructor(hooks: ReplayHooks) {
     this.#hooks = hooks;
     hooks.getToken().then(
-      (token) => this.#start(token, true),
+      (token) => this.#start(token),
       (error: unknown) => this.#fail(hooks.toRpcError(error)),
     );
   }
@@ -91,15 +96,22 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     this.#emit("status", { code: error.code, details: error.message, metadata: {} });
   }
 
-  #start(token: string, canReplay: boolean): void {
+  #start(token: string): void {
     if (this.#cancelled) return;
-    let inner: ClientReadableStream<unknown>;
-    try {
-      inner = this.#hooks.invoke(token);
-    } catch (error) {
-      this.#fail(this.#hooks.toRpcError(error));
+    Promise.resolve()
+      .then(() => this.#hooks.invoke(token))
+      .then(
+        (inner) => this.#attach(inner, token),
+        (error: unknown) => this.#fail(this.#hooks.toRpcError(error)),
+      );
+  }
+
+  #attach(inner: ClientReadableStream<unknown>, token: string): void {
+    if (this.#cancelled) {
+      inner.cancel();
       return;
     }
+    const canReplay = this.#hooks.canRetry();
     this.#inner = inner;
     let sawData = false;
     let abandoned = false;
@@ -132,14 +144,16 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
       }
       heldUnknown = undefined;
       erred = true;
-      if (this.#hooks.isAuthError(error)) {
-        if (canReplay && !sawData) {
-          abandoned = true;
-          this.#replay(token);
-          return;
-        }
-        this.#hooks.rejected(token);
+      const replay = sawData ? undefined : this.#hooks.retry(error, token);
+      if (replay !== undefined) {
+        abandoned = true;
+        replay.then(
+          (next) => this.#start(next),
+          (failure: unknown) => this.#fail(this.#hooks.toRpcError(failure)),
+        );
+        return;
       }
+      if (this.#hooks.isAuthError(error)) this.#hooks.rejected(token);
       release();
       this.#emit("error", error);
     });
@@ -159,13 +173,5 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
       if (!sawData && !erred) this.#hooks.proven(token);
       this.#emit("end");
     });
-  }
-
-  #replay(rejected: string): void {
-    if (this.#cancelled) return;
-    this.#hooks.refresh(rejected).then(
-      (fresh) => this.#start(fresh, false),
-      (error: unknown) => this.#fail(this.#hooks.toRpcError(error)),
-    );
   }
 }

@@ -7,7 +7,7 @@ import {
   type UnaryInterceptor,
   type UnaryResponse,
 } from "grpc-web";
-import { type AuthOptions, type ResolvedAuthOptions, resolveAuthOptions } from "./auth-options.js";
+import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { ReplayingStream } from "./grpc-web-stream.js";
 import { TokenFetchError } from "./token-fetch-error.js";
 import { internalsOf, type TokenSource } from "./token-source.js";
@@ -21,6 +21,12 @@ export interface GrpcWebInterceptorOptions extends AuthOptions {
    * `false`. Default: `error.code === 16` (Unauthenticated).
    */
   isAuthError?: ((error: RpcError) => boolean) | undefined;
+  /**
+   * The hostname the grpc-web client was made with (`new GrpcWebClientBase(…)`'s calls go to
+   * `<baseUrl>/<package.Service>/<Method>`). Only a DPoP source needs it: a proof names the call's
+   * URL, and grpc-web's interceptors are not told it. Default: the page's origin.
+   */
+  baseUrl?: string | undefined;
 }
 
 /** Spread into `GrpcWebClientBase` options (or a generated client's `options`). */
@@ -55,7 +61,45 @@ export function createGrpcWebInterceptors(
 ): GrpcWebInterceptors {
   const auth = resolveAuthOptions("createGrpcWebInterceptors", source, options);
   const isAuthError = (error: unknown) => auth.isAuthError(error as never);
-  const proven = (token: string) => internalsOf(source)?.proven(token);
+  const hooks = internalsOf(source);
+  const proven = (token: string) => hooks?.proven(token);
+  const dpop = hooks?.dpop;
+  const { baseUrl } = options;
+  if (baseUrl !== undefined && typeof baseUrl !== "string") {
+    throw new TypeError("createGrpcWebInterceptors: baseUrl must be a string");
+  }
+  const urlOf = (request: Request<unknown, unknown>) =>
+    `${(baseUrl ?? globalThis.location?.origin ?? "").replace(/\/$/, "")}${request.getMethodDescriptor().getName()}`;
+  // A DPoP source's tokens are bound to its key: `DPoP <token>`, with a fresh proof per attempt.
+  const prepare = async (request: Request<unknown, unknown>, token: string) => {
+    if (dpop === undefined) return withToken(request, auth.headerName, auth.headerValue(token));
+    const proof = await dpop.proof("POST", urlOf(request), token);
+    return withToken(request, auth.headerName, `DPoP ${token}`, proof);
+  };
+  /**
+   * What follows a failed attempt, per call: at most one replay for a DPoP nonce challenge and
+   * one with a refreshed token. Resolves to the token to replay with, or undefined: no replay.
+   */
+  const replayPlan = (request: Request<unknown, unknown>, deadline: number | undefined) => {
+    let refreshed = false;
+    let nonced = false;
+    return {
+      canRetry: () => !refreshed || (dpop !== undefined && !nonced),
+      retry(error: unknown, token: string): Promise<string> | undefined {
+        const metadata = (error as { metadata?: Record<string, string> }).metadata;
+        if (!nonced && dpop?.challenge(urlOf(request), metadata) && codeOf(error) === 16) {
+          nonced = true;
+          return Promise.resolve(token);
+        }
+        if (refreshed || !isAuthError(error)) return undefined;
+        refreshed = true;
+        return withDeadline(source.refresh(token), deadline).then((fresh) => {
+          auth.notifyReplay(methodName(request));
+          return fresh;
+        });
+      },
+    };
+  };
   /** Public methods (`skip`): `/acme.v1.UserService/GetPublicInfo` → service and method. */
   const skipped = (request: Request<unknown, unknown>) => {
     const match = /^\/?(.+)\/([^/]+)$/.exec(request.getMethodDescriptor().getName());
@@ -66,24 +110,20 @@ export function createGrpcWebInterceptors(
     async intercept(request, invoker): Promise<UnaryResponse<unknown, unknown>> {
       if (skipped(request)) return invoker(request);
       const deadline = deadlineOf(request);
-      const token = await rpcToken(source.getToken(), deadline);
-      let attempt = token;
-      try {
-        const response = await invoker(withToken(request, auth, token));
-        proven(token);
-        return response;
-      } catch (error) {
-        if (!isAuthError(error)) throw error;
-        const fresh = await rpcToken(source.refresh(token), deadline);
-        auth.notifyReplay(methodName(request));
-        attempt = fresh;
+      const plan = replayPlan(request, deadline);
+      let token = await rpcToken(source.getToken(), deadline);
+      for (;;) {
         try {
-          const response = await invoker(withToken(request, auth, fresh));
-          proven(fresh);
+          const response = await invoker(await prepare(request, token));
+          proven(token);
           return response;
-        } catch (again) {
-          if (isAuthError(again)) source.invalidate(attempt);
-          throw again;
+        } catch (error) {
+          const replay = plan.retry(error, token);
+          if (replay === undefined) {
+            if (isAuthError(error)) source.invalidate(token);
+            throw error;
+          }
+          token = await rpcToken(replay, undefined);
         }
       }
     },
@@ -93,16 +133,14 @@ export function createGrpcWebInterceptors(
     intercept(request, invoker) {
       if (skipped(request)) return invoker(request);
       const deadline = deadlineOf(request);
+      const plan = replayPlan(request, deadline);
       return new ReplayingStream({
         isAuthError,
         proven,
-        invoke: (token) => invoker(withToken(request, auth, token)),
+        invoke: async (token) => invoker(await prepare(request, token)),
         getToken: () => withDeadline(source.getToken(), deadline),
-        refresh: async (rejected) => {
-          const fresh = await withDeadline(source.refresh(rejected), deadline);
-          auth.notifyReplay(methodName(request));
-          return fresh;
-        },
+        retry: plan.retry,
+        canRetry: plan.canRetry,
         rejected: (token) => source.invalidate(token),
         toRpcError,
       });
@@ -118,15 +156,18 @@ export function createGrpcWebInterceptors(
  */
 function withToken(
   request: Request<unknown, unknown>,
-  auth: ResolvedAuthOptions,
-  token: string,
+  headerName: string,
+  headerValue: string,
+  proof?: string,
 ): Request<unknown, unknown> {
   const metadata: Metadata = {};
   for (const [key, value] of Object.entries(request.getMetadata() ?? {})) {
     // Drop a differently-cased copy, or the browser would join both values.
-    if (key.toLowerCase() !== auth.headerName) metadata[key] = value;
+    const name = key.toLowerCase();
+    if (name !== headerName && name !== "dpop") metadata[key] = value;
   }
-  metadata[auth.headerName] = auth.headerValue(token);
+  metadata[headerName] = headerValue;
+  if (proof !== undefined) metadata.dpop = proof;
   const original = request as Request<unknown, unknown> & { getCallOptions?: () => unknown };
   return {
     getRequestMessage: () => request.getRequestMessage(),
@@ -182,6 +223,13 @@ function rpcError(code: number, message: string, cause?: unknown): RpcError {
   const error = new RpcError(code as StatusCode, message, {});
   if (cause !== undefined) Object.defineProperty(error, "cause", { value: cause });
   return error;
+}
+
+/** grpc-web rejects with RpcError, or with a plain `{ code, message }` for status errors. */
+function codeOf(error: unknown): number | undefined {
+  return typeof error === "object" && error !== null && "code" in error
+    ? Number((error as { code: unknown }).code)
+    : undefined;
 }
 
 function methodName(request: Request<unknown, unknown>): string {
