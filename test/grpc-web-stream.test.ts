@@ -175,6 +175,10 @@ describe("the grpc-web stream wrapper", () => {
     await t.settled();
     expect(t.seen).toEqual(["error:16", "status:16", "metadata:rejected"]);
     expect(t.streams).toHaveLength(2);
+    // The replacement was refused too: no new token until the backoff ends or clear().
+    await expect(t.tokens.getToken()).rejects.toMatchObject({ code: 16, repeated: true });
+    expect(t.fetches()).toBe(2);
+    t.tokens.clear();
     expect(await t.tokens.getToken()).toBe("token-3");
   });
 

@@ -5,7 +5,12 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { demoMethods } from "../demo/shared/grpc-web-methods.js";
 import { DemoService, TicksRequestSchema, WhoAmIRequestSchema } from "../gen/demo/v1/demo_pb.js";
 import { createGrpcWebInterceptors } from "../src/grpc-web.js";
-import { createAuthInterceptor, createTokenSource, type ReplayEvent } from "../src/index.js";
+import {
+  createAuthInterceptor,
+  createTokenSource,
+  passwordGrant,
+  type ReplayEvent,
+} from "../src/index.js";
 import { type Authority, createAuthority } from "./helpers/authority.js";
 import { type EdgeRejection, startBackend } from "./helpers/backend.js";
 import { drain, grpcWebTicks, grpcWebWhoAmI, terminals } from "./helpers/grpc-web-calls.js";
@@ -31,8 +36,7 @@ async function startWorld(options: { edge?: EdgeRejection; timeoutMs?: number } 
   onTestFinished(() => endpoint.close());
   onTestFinished(() => backend.close());
   const tokens = createTokenSource({
-    endpoint: endpoint.url,
-    credentials: TEST_USER,
+    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
     timeoutMs: options.timeoutMs ?? 5_000,
   });
   const replays: ReplayEvent[] = [];
@@ -122,6 +126,15 @@ describe("createGrpcWebInterceptors with the real grpc-web runtime", () => {
     const unary = await whoAmI(w).catch((e: RpcError) => e);
     expect((unary as RpcError).code).toBe(16);
     expect(w.authority.seen).toHaveLength(2);
+    const requests = w.endpoint.requests;
+    // The replacement was refused too: the next call fails fast, without a fetch or a send.
+    const fast = await drain(startTicks(w, {}));
+    expect(fast.error?.code).toBe(16);
+    expect(terminals(fast)).toHaveLength(1);
+    expect(w.authority.seen).toHaveLength(2);
+    expect(w.endpoint.requests).toBe(requests);
+    // clear() ends the backoff: a stream gets the same one replay, then the caller code 16.
+    w.tokens.clear();
     const stream = await drain(startTicks(w, {}));
     expect(stream.error?.code).toBe(16);
     expect(terminals(stream)).toHaveLength(1);
