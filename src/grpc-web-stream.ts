@@ -12,7 +12,8 @@ export interface ReplayHooks {
   getToken(): Promise<string>;
   /**
    * Whether `error`, refused before any data with `token`, gets a replay: the token to replay
-   * with (may fail with an RpcError), or undefined when the caller gets the error.
+   * with (may fail with an RpcError), or undefined when the caller gets the error (a refused
+   * token is then told to the source).
    */
   retry(error: RpcError, token: string): Promise<string> | undefined;
   /** Whether a replay is still possible: until then the attempt's metadata is held back. */
@@ -144,16 +145,19 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
       }
       heldUnknown = undefined;
       erred = true;
-      const replay = sawData ? undefined : this.#hooks.retry(error, token);
-      if (replay !== undefined) {
-        abandoned = true;
-        replay.then(
-          (next) => this.#start(next),
-          (failure: unknown) => this.#fail(this.#hooks.toRpcError(failure)),
-        );
-        return;
+      if (sawData) {
+        if (this.#hooks.isAuthError(error)) this.#hooks.rejected(token);
+      } else {
+        const replay = this.#hooks.retry(error, token);
+        if (replay !== undefined) {
+          abandoned = true;
+          replay.then(
+            (next) => this.#start(next),
+            (failure: unknown) => this.#fail(this.#hooks.toRpcError(failure)),
+          );
+          return;
+        }
       }
-      if (this.#hooks.isAuthError(error)) this.#hooks.rejected(token);
       release();
       this.#emit("error", error);
     });

@@ -91,7 +91,12 @@ export function createGrpcWebInterceptors(
           nonced = true;
           return Promise.resolve(token);
         }
-        if (refreshed || !isAuthError(error)) return undefined;
+        // Asked once per failure: the app's predicate may be costly, or throw.
+        const refused = isAuthError(error);
+        if (refreshed || !refused) {
+          if (refused) source.invalidate(token);
+          return undefined;
+        }
         refreshed = true;
         return withDeadline(source.refresh(token), deadline).then((fresh) => {
           auth.notifyReplay(methodName(request));
@@ -119,10 +124,7 @@ export function createGrpcWebInterceptors(
           return response;
         } catch (error) {
           const replay = plan.retry(error, token);
-          if (replay === undefined) {
-            if (isAuthError(error)) source.invalidate(token);
-            throw error;
-          }
+          if (replay === undefined) throw error;
           token = await rpcToken(replay, undefined);
         }
       }

@@ -105,12 +105,15 @@ export function createAuthInterceptor(
       async next(error: unknown): Promise<string> {
         if (!nonced && nonceChallenge(req, error)) {
           nonced = true;
-        } else if (!refreshed && isAuthError(error)) {
+        } else {
+          // Asked once per failure: the app's predicate may be costly, or throw.
+          const refused = isAuthError(error);
+          if (refreshed || !refused) {
+            if (refused) source.invalidate(current);
+            throw error;
+          }
           refreshed = true;
           current = await refreshFor(req, current);
-        } else {
-          if (isAuthError(error)) source.invalidate(current);
-          throw error;
         }
         shortenTimeout(req.header, performance.now() - started);
         return current;

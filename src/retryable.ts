@@ -1,3 +1,4 @@
+import { reportError } from "./report-error.js";
 import { TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
 
 /**
@@ -27,7 +28,8 @@ export function isRetryableError(
   if (code === TokenFetchCode.Unauthenticated || code === TokenFetchCode.Canceled) return false;
   try {
     return options.isAuthError?.(error as never) !== true;
-  } catch {
+  } catch (failure) {
+    reportError(failure);
     return true;
   }
 }
