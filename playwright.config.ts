@@ -48,8 +48,8 @@ export default defineConfig<ClientKindOption>({
       name: "web",
       // The built bundle, not the dev server: what the tests exercise is what users would get.
       command:
-        "node node_modules/vite/bin/vite.js build --config demo/web/vite.config.ts --logLevel warn" +
-        ` && node node_modules/vite/bin/vite.js preview --config demo/web/vite.config.ts --port ${WEB_PORT}`,
+        "node node_modules/vite/bin/vite.js build --logLevel warn" +
+        ` && node node_modules/vite/bin/vite.js preview --port ${WEB_PORT}`,
       env: { VITE_API_URL: API_URL },
       url: `${WEB_URL}/harness.html`,
       reuseExistingServer: !process.env.CI,

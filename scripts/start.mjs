@@ -37,16 +37,8 @@ const services = [
     name: "web",
     what: "Vite dev server",
     port: WEB_PORT,
-    args: [
-      viteCli,
-      "--config",
-      "demo/web/vite.config.ts",
-      "--host",
-      HOST,
-      "--port",
-      String(WEB_PORT),
-      "--strictPort",
-    ],
+    // The root vite.config.ts serves demo/web's pages.
+    args: [viteCli, "--host", HOST, "--port", String(WEB_PORT), "--strictPort"],
     env: { VITE_API_URL: API_URL },
     readyUrl: WEB_URL,
   },
