@@ -37,10 +37,12 @@ export function grpcWebClient(server: DemoServer, interceptors: Interceptor[]): 
  * it, with a count of the replays the interceptor announced.
  */
 export function authenticatedClient(
-  { createAuthInterceptor, createTokenSource }: Library,
+  { createAuthInterceptor, createTokenSource, passwordGrant }: Library,
   server: DemoServer,
 ) {
-  const tokens = createTokenSource({ endpoint: server.tokenUrl, credentials: DEMO_USER });
+  const tokens = createTokenSource({
+    fetchToken: passwordGrant({ endpoint: server.tokenUrl, credentials: DEMO_USER }),
+  });
   let replays = 0;
   const client = grpcWebClient(server, [
     createAuthInterceptor(tokens, { onReplay: () => replays++ }),

@@ -5,7 +5,7 @@
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
-import { createAuthInterceptor, createTokenSource } from "../src/index.js";
+import { createAuthInterceptor, createTokenSource, passwordGrant } from "../src/index.js";
 import {
   compareClients,
   type Overhead,
@@ -27,7 +27,9 @@ export interface BrowserBench {
 
 async function run(options: BrowserBenchOptions): Promise<Overhead> {
   const { baseUrl, tokenUrl, credentials } = options;
-  const tokens = createTokenSource({ endpoint: tokenUrl, credentials });
+  const tokens = createTokenSource({
+    fetchToken: passwordGrant({ endpoint: tokenUrl, credentials }),
+  });
   // Warms the source; the bare client sends the same token, set by a one-line interceptor.
   const token = await tokens.getToken();
   const transport = (interceptor: Interceptor) =>

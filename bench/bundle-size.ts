@@ -1,12 +1,17 @@
-/** What an app's bundle grows by: the library's entries, and two auth-refresh libraries beside it. */
+/**
+ * What an app's bundle grows by, per way of using the library, and two auth-refresh libraries
+ * beside it. Each usage is a small app in bench/apps/ importing from `src/`, so tree-shaking (with
+ * the package's `"sideEffects": false`, which esbuild reads for `src/` from the root package.json)
+ * decides what ends up in it, as it would in an app.
+ */
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** Left out of our entries: the app has the peers already, and ky is measured on its own. */
-export const LIBRARY_EXTERNALS = ["@connectrpc/connect", "@bufbuild/protobuf", "ky", "grpc-web"];
+/** The peers: every Connect app has them already. Everything else (ky included) is bundled. */
+export const PEERS = ["@connectrpc/connect", "@bufbuild/protobuf"];
 
 /** One bundle to measure. */
 export interface BundleSpec {
@@ -23,23 +28,43 @@ export interface BundleSize extends BundleSpec {
   minBytes: number;
   /** Minified, then gzipped at level 9. */
   gzipBytes: number;
-  /** The minified bytes each bundled file contributes, largest first (esbuild's metafile). */
+  /** The minified bytes each file contributes, largest first (esbuild's metafile); none of 0. */
   files: { path: string; minBytes: number }[];
+  /** Every file the output's metafile lists as its input, those that contribute 0 bytes too. */
+  bundled: string[];
 }
 
-/** The main entry, `grpc-web-auth`. */
-export const MAIN_ENTRY: BundleSpec = {
-  name: "grpc-web-auth",
-  entry: "src/index.ts",
-  external: LIBRARY_EXTERNALS,
+/** Usage (a): the app's own `fetchToken` and the Connect interceptor. The size goal is on it. */
+export const FETCH_TOKEN_APP: BundleSpec = {
+  name: "(a) createTokenSource({ fetchToken }) + createAuthInterceptor",
+  entry: "bench/apps/a-fetch-token.ts",
+  external: PEERS,
 };
+
+/** The ways of using the library, smallest first. */
+export const USAGE_BUNDLES: readonly BundleSpec[] = [
+  FETCH_TOKEN_APP,
+  {
+    name: "(b) passwordGrant + createAuthInterceptor",
+    entry: "bench/apps/b-password-grant.ts",
+    external: PEERS,
+  },
+  {
+    name: "(c) passwordGrant + shareAcrossTabs + createAuthInterceptor",
+    entry: "bench/apps/c-share-across-tabs.ts",
+    external: PEERS,
+  },
+  {
+    name: "(d) grpc-web-auth/grpc-web with a fetchToken source",
+    entry: "bench/apps/d-grpc-web.ts",
+    // The grpc-web runtime is the app's, like the peers.
+    external: [...PEERS, "grpc-web"],
+  },
+];
 
 /** Everything measured, in the order printed. */
 export const BUNDLES: readonly BundleSpec[] = [
-  MAIN_ENTRY,
-  { name: "grpc-web-auth/grpc-web", entry: "src/grpc-web.ts", external: LIBRARY_EXTERNALS },
-  // What the main entry adds when the app does not have ky yet.
-  { name: "ky (our dependency)", entry: "ky", external: [] },
+  ...USAGE_BUNDLES,
   { name: "axios-auth-refresh", entry: "axios-auth-refresh", external: ["axios"] },
   // wonka is a dependency of @urql/core: every urql app has it.
   { name: "@urql/exchange-auth", entry: "@urql/exchange-auth", external: ["@urql/core", "wonka"] },
@@ -76,12 +101,13 @@ export async function measureBundle(spec: BundleSpec): Promise<BundleSize> {
     minBytes: code.byteLength,
     gzipBytes: gzipSync(code, { level: 9 }).byteLength,
     files,
+    bundled: Object.keys(output.inputs),
   };
 }
 
-/** The main entry's size. */
-export function measureMainEntry(): Promise<BundleSize> {
-  return measureBundle(MAIN_ENTRY);
+/** Usage (a)'s bundle. */
+export function measureFetchTokenApp(): Promise<BundleSize> {
+  return measureBundle(FETCH_TOKEN_APP);
 }
 
 /** Every bundle in {@link BUNDLES}. */

@@ -3,7 +3,10 @@ import { readFile } from "node:fs/promises";
 import type * as Source from "../src/index.js";
 
 /** What the benchmarks call. */
-export type Library = Pick<typeof Source, "createAuthInterceptor" | "createTokenSource">;
+export type Library = Pick<
+  typeof Source,
+  "createAuthInterceptor" | "createTokenSource" | "passwordGrant"
+>;
 
 const ROOT = new URL("../", import.meta.url);
 

@@ -44,11 +44,13 @@ export async function measureMemoryOverhead(
  * `createAuthInterceptor` with a warm token source from the same endpoint.
  */
 export async function measureHttpOverhead(
-  { createAuthInterceptor, createTokenSource }: Library,
+  { createAuthInterceptor, createTokenSource, passwordGrant }: Library,
   server: DemoServer,
   options: OverheadOptions,
 ): Promise<Overhead> {
-  const tokens = createTokenSource({ endpoint: server.tokenUrl, credentials: DEMO_USER });
+  const tokens = createTokenSource({
+    fetchToken: passwordGrant({ endpoint: server.tokenUrl, credentials: DEMO_USER }),
+  });
   await tokens.getToken();
   const bare = grpcWebClient(server, [staticBearer(await fetchTokenDirectly(server))]);
   const auth = grpcWebClient(server, [createAuthInterceptor(tokens)]);

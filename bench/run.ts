@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import type { DemoServer } from "../demo/server/server.js";
 import { startBenchServer } from "./backend.js";
 import { type BrowserResult, runBrowserBench } from "./browser.js";
-import { MAIN_ENTRY_BUDGET_BYTES, MAIN_ENTRY_GOAL_BYTES } from "./budget.js";
-import { type BundleSize, MAIN_ENTRY, measureAllBundles } from "./bundle-size.js";
+import { bundleBreakdowns, bundleNote, bundleRows, bundlesJson } from "./bundle-report.js";
+import { measureAllBundles } from "./bundle-size.js";
 import { type Overhead, STREAM_MESSAGES } from "./compare-clients.js";
 import { loadPackage } from "./library.js";
 import type { Comparison } from "./measure.js";
@@ -103,17 +103,12 @@ async function main(): Promise<void> {
     ...bundleRows(bundles),
     ...browserRows(browser),
   ];
-  const externals = bundles
-    .filter((b) => b.external.length > 0)
-    .map((b) => `${b.name}: ${b.external.join(", ")}`)
-    .join("; ");
   const notes = [
     `Overhead: the median over interleaved rounds (alternating order) of (time intercepted) / (time bare), [its 95% confidence interval], and the median calls/s of each side (intercepted vs bare). Streaming calls deliver ${STREAM_MESSAGES} messages each. ok? compares the median with the goal; an interval that straddles the goal means this run cannot tell.`,
     `HTTP "bare" sets a token fetched beforehand with a one-line interceptor (the server requires one).`,
     `Storm latency: from the moment all calls are started to each answer. "Warm storm": the same number of concurrent calls with a valid cached token, so the difference is the wait for the token (or the refresh and replay); most of either is ${count(PLAN.stormCalls)} HTTP calls queueing in one process. "One warm call": warm calls made one at a time.`,
     steadyNote(steady),
-    `Main entry by source file, minified bytes (gzip compresses the whole, not each file): ${mainEntryFiles(bundles)}.`,
-    `Bundles: esbuild --bundle --minify --format=esm (browser platform), gzip level 9, with what the app already has left out: ${externals} (wonka is a dependency of @urql/core, so every urql app has it). ky alone: what the main entry adds when the app has no ky yet. CI guard budget for the main entry: MAIN_ENTRY_BUDGET_BYTES = ${count(MAIN_ENTRY_BUDGET_BYTES)} B (bench/budget.ts).`,
+    bundleNote(bundles),
   ];
 
   process.stdout.write(
@@ -124,6 +119,9 @@ async function main(): Promise<void> {
       formatTable(rows),
       "",
       ...notes.map((note) => `- ${note}`),
+      "",
+      "Bundles, minified bytes per file:",
+      bundleBreakdowns(bundles),
       "",
     ].join("\n"),
   );
@@ -143,18 +141,7 @@ async function main(): Promise<void> {
     coldStorm: stormJson(cold),
     revocationStorm: stormJson(revocation),
     steadyState: steadyJson(steady),
-    bundles: {
-      mainEntryGoalBytes: MAIN_ENTRY_GOAL_BYTES,
-      mainEntryBudgetBytes: MAIN_ENTRY_BUDGET_BYTES,
-      entries: bundles.map((b) => ({
-        name: b.name,
-        entry: b.entry,
-        external: b.external,
-        minBytes: b.minBytes,
-        gzipBytes: b.gzipBytes,
-        files: b.name === MAIN_ENTRY.name ? b.files : undefined,
-      })),
-    },
+    bundles: bundlesJson(bundles),
     browser: browserJson(browser),
     table: rows,
   };
@@ -254,28 +241,6 @@ function steadyNote(steady: SteadyResult): string {
     `at half the lifetime): every ${ms(steady.refreshAfterMs)} plus a fetch. Expected: 1 + ${round(steady.durationMs / 1000, 1)} s / ` +
     `${ms(steady.refreshAfterMs)} ≈ ${steady.expectedTokenRequests} token requests (a little fewer, as each refresh also waits for its fetch).`
   );
-}
-
-function mainEntryFiles(bundles: readonly BundleSize[]): string {
-  const main = bundles.find((b) => b.name === MAIN_ENTRY.name);
-  if (main === undefined) return "not measured";
-  return main.files
-    .map(
-      (f) => `${f.path} ${count(f.minBytes)} (${Math.round((100 * f.minBytes) / main.minBytes)}%)`,
-    )
-    .join(", ");
-}
-
-function bundleRows(bundles: readonly BundleSize[]): Row[] {
-  return bundles.map((b) => {
-    const isMain = b.name === MAIN_ENTRY.name;
-    return {
-      measure: `bundle ${b.name}: gzip -9 (minified)`,
-      value: `${count(b.gzipBytes)} B (${count(b.minBytes)} B)`,
-      goal: isMain ? `≤ ${count(MAIN_ENTRY_GOAL_BYTES)} B` : "",
-      ok: isMain ? b.gzipBytes <= MAIN_ENTRY_GOAL_BYTES : undefined,
-    };
-  });
 }
 
 function browserRows(browser: BrowserResult): Row[] {
