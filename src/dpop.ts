@@ -1,4 +1,5 @@
 import type { DpopSigner } from "./grant.js";
+import type { ProofScheme } from "./proof-scheme.js";
 import type { TabLink } from "./tab-sharing.js";
 
 /**
@@ -25,11 +26,8 @@ export interface DpopProofs {
   readonly bind: (tabs: TabLink | undefined) => DpopKey;
 }
 
-/** A source's DPoP key: signs proofs, keeps nonces per origin. */
-export interface DpopKey extends DpopSigner {
-  /** The nonce to retry with, when `headers` (an answer's) carry a new one for `url`'s origin. */
-  challenge(url: string, headers: Headers | Record<string, string> | undefined): boolean;
-}
+/** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
+export interface DpopKey extends DpopSigner, ProofScheme {}
 
 interface Key {
   privateKey: CryptoKey;
@@ -127,13 +125,17 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
       if (/^[\x21-\x7e]{1,512}$/.test(nonce))
         nonces.set(new URL(url, globalThis.location?.href).origin, nonce);
     },
-    challenge(url, headers) {
+    scheme: "DPoP",
+    // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
+    headers: async (url, token) => ({ dpop: await signer.proof("POST", url, token) }),
+    challenge(url, code, headers) {
       const nonce =
         headers instanceof Headers ? headers.get("dpop-nonce") : headers?.["dpop-nonce"];
       const origin = new URL(url, globalThis.location?.href).origin;
       if (typeof nonce !== "string" || nonce === "" || nonces.get(origin) === nonce) return false;
       signer.nonce(url, nonce);
-      return true;
+      // A new nonce on any answer is kept; only a refusal (Unauthenticated) is worth a replay.
+      return code === 16;
     },
   };
   return signer;

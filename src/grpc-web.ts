@@ -63,18 +63,18 @@ export function createGrpcWebInterceptors(
   const isAuthError = (error: unknown) => auth.isAuthError(error as never);
   const hooks = internalsOf(source);
   const proven = (token: string) => hooks?.proven(token);
-  const dpop = hooks?.dpop;
+  const proofs = hooks?.proofs;
   const { baseUrl } = options;
   if (baseUrl !== undefined && typeof baseUrl !== "string") {
     throw new TypeError("createGrpcWebInterceptors: baseUrl must be a string");
   }
   const urlOf = (request: Request<unknown, unknown>) =>
     `${(baseUrl ?? globalThis.location?.origin ?? "").replace(/\/$/, "")}${request.getMethodDescriptor().getName()}`;
-  // A DPoP source's tokens are bound to its key: `DPoP <token>`, with a fresh proof per attempt.
+  // A sender-constrained source (DPoP): `<scheme> <token>`, with a fresh proof on every attempt.
   const prepare = async (request: Request<unknown, unknown>, token: string) => {
-    if (dpop === undefined) return withToken(request, auth.headerName, auth.headerValue(token));
-    const proof = await dpop.proof("POST", urlOf(request), token);
-    return withToken(request, auth.headerName, `DPoP ${token}`, proof);
+    if (proofs === undefined) return withToken(request, auth.headerName, auth.headerValue(token));
+    const extra = await proofs.headers(urlOf(request), token);
+    return withToken(request, auth.headerName, `${proofs.scheme} ${token}`, extra);
   };
   /**
    * What follows a failed attempt, per call: at most one replay for a DPoP nonce challenge and
@@ -84,10 +84,10 @@ export function createGrpcWebInterceptors(
     let refreshed = false;
     let nonced = false;
     return {
-      canRetry: () => !refreshed || (dpop !== undefined && !nonced),
+      canRetry: () => !refreshed || (proofs !== undefined && !nonced),
       retry(error: unknown, token: string): Promise<string> | undefined {
         const metadata = (error as { metadata?: Record<string, string> }).metadata;
-        if (!nonced && dpop?.challenge(urlOf(request), metadata) && codeOf(error) === 16) {
+        if (!nonced && proofs?.challenge(urlOf(request), codeOf(error), metadata)) {
           nonced = true;
           return Promise.resolve(token);
         }
@@ -160,16 +160,16 @@ function withToken(
   request: Request<unknown, unknown>,
   headerName: string,
   headerValue: string,
-  proof?: string,
+  extra: Record<string, string> = {},
 ): Request<unknown, unknown> {
   const metadata: Metadata = {};
   for (const [key, value] of Object.entries(request.getMetadata() ?? {})) {
     // Drop a differently-cased copy, or the browser would join both values.
     const name = key.toLowerCase();
-    if (name !== headerName && name !== "dpop") metadata[key] = value;
+    if (name !== headerName && !(name in extra)) metadata[key] = value;
   }
   metadata[headerName] = headerValue;
-  if (proof !== undefined) metadata.dpop = proof;
+  Object.assign(metadata, extra);
   const original = request as Request<unknown, unknown> & { getCallOptions?: () => unknown };
   return {
     getRequestMessage: () => request.getRequestMessage(),

@@ -10,7 +10,7 @@ import {
 import { abortReason } from "./abort.js";
 import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { shortenTimeout } from "./deadline.js";
-import type { DpopKey } from "./dpop.js";
+import type { ProofScheme } from "./proof-scheme.js";
 import { skipAuth } from "./skip-auth.js";
 import { recordedInput, watchReads } from "./stream-replay.js";
 import { TokenFetchError } from "./token-fetch-error.js";
@@ -58,9 +58,10 @@ export function createAuthInterceptor(
   const hooks = internalsOf(source);
   // Told when a call succeeded with a token it had to wait for, which reopens the fast path.
   const proven = hooks?.proven;
-  const dpop = hooks?.dpop;
-  // A DPoP source's tokens are bound to its key: `DPoP <token>`, with a fresh proof per attempt.
-  const headerValue = dpop === undefined ? auth.headerValue : (token: string) => `DPoP ${token}`;
+  // A sender-constrained source (DPoP): `<scheme> <token>`, with a fresh proof on every attempt.
+  const proofs = hooks?.proofs;
+  const headerValue =
+    proofs === undefined ? auth.headerValue : (token: string) => `${proofs.scheme} ${token}`;
   // Tokens change rarely: build each header value once, not per call.
   let lastToken = "";
   let lastValue = "";
@@ -72,15 +73,16 @@ export function createAuthInterceptor(
     req.header.set(headerName, lastValue);
   };
   const prove = async (req: Req, token: string) => {
-    // htu: the call's URL without query or fragment.
-    const proof = await (dpop as DpopKey).proof("POST", req.url.replace(/[?#].*$/, ""), token);
-    req.header.set("dpop", proof);
+    const url = req.url.replace(/[?#].*$/, "");
+    for (const [name, value] of Object.entries(await (proofs as ProofScheme).headers(url, token))) {
+      req.header.set(name, value);
+    }
   };
-  /** A DPoP nonce challenge: Unauthenticated with a `dpop-nonce` the key has not used yet. */
+  /** The server asked for one more try with a new nonce (DPoP's `use_dpop_nonce`). */
   const nonceChallenge = (req: Req, error: unknown) => {
-    if (dpop === undefined) return false;
+    if (proofs === undefined) return false;
     const { code, metadata } = ConnectError.from(error);
-    return dpop.challenge(req.url, metadata) && code === Code.Unauthenticated;
+    return proofs.challenge(req.url, code, metadata);
   };
 
   /** Refreshes after `rejected` was refused, and sets up `req` for a replay with the new token. */
@@ -92,7 +94,7 @@ export function createAuthInterceptor(
   };
 
   /**
-   * What follows a failed attempt: at most one replay for a DPoP nonce challenge and one with a
+   * What follows a failed attempt: at most one replay for a nonce challenge (DPoP) and one with a
    * refreshed token, never more. Resolves to the token to replay with; throws the error when the
    * call ends with it, after telling the source of a refused token.
    */
@@ -132,7 +134,7 @@ export function createAuthInterceptor(
     for (let failure = error; ; ) {
       const current = await plan.next(failure);
       try {
-        if (dpop !== undefined) await prove(req, current);
+        if (proofs !== undefined) await prove(req, current);
         const res = await next(req);
         proven?.(current);
         return res;
@@ -153,7 +155,7 @@ export function createAuthInterceptor(
             return res;
           }
         : undefined;
-    if (dpop !== undefined)
+    if (proofs !== undefined)
       return prove(req, token)
         .then(() => next(req))
         .then(ok, fail);
@@ -175,7 +177,7 @@ export function createAuthInterceptor(
     const send = () => {
       const go = () =>
         next({ ...req, message: input() } as StreamRequest) as Promise<StreamResponse>;
-      return dpop === undefined ? go() : prove(req, plan.current()).then(go);
+      return proofs === undefined ? go() : prove(req, plan.current()).then(go);
     };
     const attempt = (): Promise<StreamResponse> =>
       send().then(watch, (error: unknown) => plan.next(error).then(attempt));

@@ -1,6 +1,6 @@
 import { abortReason, raceSignal, toTokenFetchError, withTimeout } from "./abort.js";
-import type { DpopKey } from "./dpop.js";
 import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
+import type { ProofScheme } from "./proof-scheme.js";
 import { reportError } from "./report-error.js";
 import { createSession } from "./session.js";
 import { resolveOptions } from "./source-options.js";
@@ -23,8 +23,8 @@ export interface SourceInternals {
   fresh(): string | undefined;
   /** A call succeeded with `token`. */
   proven(token: string): void;
-  /** The source's DPoP key, for a DPoP source. */
-  dpop: DpopKey | undefined;
+  /** What proves possession of the source's key on each attempt (DPoP), if anything. */
+  proofs: ProofScheme | undefined;
 }
 
 const internals = new WeakMap<TokenSource, SourceInternals>();
@@ -300,7 +300,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       cached.proven = true;
       if (cached === entry) session.proven();
     },
-    dpop,
+    proofs: dpop,
   });
   return source;
 }

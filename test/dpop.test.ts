@@ -151,8 +151,11 @@ describe("dpopProofs", () => {
 
   it("keeps a nonce per origin and puts it in later proofs", async () => {
     const key = dpopProofs().bind(undefined);
-    expect(key.challenge("https://a.example/x", { "dpop-nonce": "n-1" })).toBe(true);
-    expect(key.challenge("https://a.example/y", { "dpop-nonce": "n-1" })).toBe(false);
+    expect(key.challenge("https://a.example/x", 16, { "dpop-nonce": "n-1" })).toBe(true);
+    expect(key.challenge("https://a.example/y", 16, { "dpop-nonce": "n-1" })).toBe(false);
+    // A new nonce on another answer is kept, but asks for no replay.
+    expect(key.challenge("https://c.example/y", 5, { "dpop-nonce": "n-2" })).toBe(false);
+    expect(decode(await key.proof("POST", "https://c.example/z")).claims.nonce).toBe("n-2");
     expect(decode(await key.proof("POST", "https://a.example/z")).claims.nonce).toBe("n-1");
     expect(decode(await key.proof("POST", "https://b.example/z")).claims.nonce).toBeUndefined();
   });
