@@ -1,6 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTokenSource, TokenFetchError } from "../../src/index.js";
+import { createTokenSource, passwordGrant, TokenFetchError } from "../../src/index.js";
 import { createAuthority } from "../helpers/authority.js";
 import { settle } from "../helpers/fault-world.js";
 import { closed, type DripStats, dripBody } from "../helpers/hostile-endpoint.js";
@@ -60,8 +60,10 @@ describe("error bodies from a hostile token endpoint", () => {
       const password = 'correct "horse" \\ battery';
       const endpoint = await endpointAnswering(echoAsJson(401, contentType));
       const tokens = createTokenSource({
-        endpoint: endpoint.url,
-        credentials: { username: "alice", password },
+        fetchToken: passwordGrant({
+          endpoint: endpoint.url,
+          credentials: { username: "alice", password },
+        }),
       });
 
       const error = (await tokens.getToken().catch((e: unknown) => e)) as TokenFetchError;
@@ -88,8 +90,10 @@ describe("error bodies from a hostile token endpoint", () => {
         res.writeHead(401, { "content-type": "text/plain" }).end(encode(echo));
       });
       const tokens = createTokenSource({
-        endpoint: endpoint.url,
-        credentials: { username: "alice", password },
+        fetchToken: passwordGrant({
+          endpoint: endpoint.url,
+          credentials: { username: "alice", password },
+        }),
       });
 
       const error = (await tokens.getToken().catch((e: unknown) => e)) as TokenFetchError;
@@ -107,8 +111,7 @@ describe("error bodies from a hostile token endpoint", () => {
       await closed(res);
     });
     const tokens = createTokenSource({
-      endpoint: endpoint.url,
-      credentials: TEST_USER,
+      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
       timeoutMs: 5_000,
     });
 
@@ -126,7 +129,9 @@ describe("error bodies from a hostile token endpoint", () => {
         .writeHead(403, { "content-type": "text/plain" })
         .end(`${filler}\n\n\t ${TEST_USER.password} ${"y".repeat(500)}`);
     });
-    const tokens = createTokenSource({ endpoint: endpoint.url, credentials: TEST_USER });
+    const tokens = createTokenSource({
+      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+    });
 
     const error = (await tokens.getToken().catch((e: unknown) => e)) as TokenFetchError;
 
@@ -143,8 +148,7 @@ describe("error bodies from a hostile token endpoint", () => {
       const stats: DripStats = { written: 0, finished: 0, cutShort: 0 };
       const endpoint = await endpointAnswering(dripBody(status, 10 * MB, stats));
       const tokens = createTokenSource({
-        endpoint: endpoint.url,
-        credentials: TEST_USER,
+        fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
         timeoutMs: 20_000,
       });
 

@@ -28,8 +28,9 @@ useXmlHttpRequest();
 // The exhaustive hostile-endpoint matrix. Every row is checked for the same invariants through
 // tokens.getToken(), through real Connect calls and through Google's grpc-web runtime: the code from the README's error
 // table, a bounded time to settle, the number of requests, an "error" event, no secret in any
-// error, event or console line, no unhandled rejection, and a next call that succeeds once the
-// endpoint behaves again.
+// error, event or console line, no unhandled rejection, a next call that fails fast without a
+// request (the backoff, or refused credentials not sent again), and one that succeeds once the
+// endpoint behaves again and the app called clear().
 
 const DEFAULT_TIMEOUT_MS = 3_000;
 /** Room on top of timeoutMs for a loaded 2-core machine; a call that hangs is far beyond it. */
@@ -277,13 +278,27 @@ const failureRows: FaultRow[] = [
   redirectRow(307),
   redirectRow(308),
   {
-    does: "hands out a JWT already expired by its own claims",
+    does: "hands out a JWT already expired by its own claims (exp before iat)",
     code: Code.Internal,
     status: undefined,
     requests: [1, 1],
     setup() {
       const now = nowSeconds();
-      const expired = makeJwt({ sub: "alice", iat: now - 600, exp: now - 300, jti: "expired" });
+      const expired = makeJwt({ sub: "alice", iat: now, exp: now - 300, jti: "expired" });
+      return {
+        behaviour: answer200(JSON.stringify({ token: expired })),
+        secrets: { "the expired JWT": expired },
+      };
+    },
+  },
+  {
+    does: "hands out a JWT whose claims give it no lifetime (exp equal to iat)",
+    code: Code.Internal,
+    status: undefined,
+    requests: [1, 1],
+    setup() {
+      const now = nowSeconds();
+      const expired = makeJwt({ sub: "alice", iat: now, exp: now, jti: "born-dead" });
       return {
         behaviour: answer200(JSON.stringify({ token: expired })),
         secrets: { "the expired JWT": expired },
@@ -336,11 +351,19 @@ function expectRequests(w: FaultWorld, row: FaultRow) {
   expect(w.endpoint.requests).toBeLessThanOrEqual(row.requests[1]);
 }
 
+/** The events of one failed fetch: refused credentials end the session first. */
+function failureEvents(row: FaultRow): string[] {
+  return row.code === Code.Unauthenticated ? ["session-ended", "error"] : ["error"];
+}
+
 /** One fetch failed: one "error" event with the row's code, and no token event. */
 function expectOneErrorEvent(w: FaultWorld, row: FaultRow) {
-  expect(w.events.map((event) => event.type)).toEqual(["error"]);
-  const [event] = w.events;
+  expect(w.events.map((event) => event.type)).toEqual(failureEvents(row));
+  const event = w.events.at(-1);
   expect(event?.type === "error" && event.error.code).toBe(row.code);
+  if (row.code === Code.Unauthenticated) {
+    expect(w.events[0]).toEqual({ type: "session-ended", reason: "credentials-refused" });
+  }
 }
 
 /** Nothing the test saw holds the password, a minted token or a row's secret. */
@@ -365,9 +388,14 @@ async function expectCallsFailedOnOneFetch(w: FaultWorld, row: FaultRow, fault: 
   expect(w.replays).toEqual([]);
 }
 
+/**
+ * Makes the endpoint behave again and signs out, which ends the backoff and forgets the refused
+ * credentials: the next call fetches.
+ */
 async function recover(w: FaultWorld, fault: Fault) {
   w.endpoint.behave(undefined);
   await fault.recover?.();
+  w.tokens.clear();
 }
 
 describe.each(failureRows)("a token endpoint that $does", (row) => {
@@ -383,11 +411,24 @@ describe.each(failureRows)("a token endpoint that $does", (row) => {
     expectOneErrorEvent(w, row);
     expect(w.tokens.peek()).toBeUndefined();
 
+    // Until the backoff ends (Internal, Unavailable) or the credentials change (Unauthenticated),
+    // the failure is repeated without a request, even though the endpoint works again.
+    w.endpoint.behave(undefined);
+    const requests = w.endpoint.requests;
+    const fast = await settle(() => w.tokens.getToken());
+    expect(fast.error).toBeInstanceOf(TokenFetchError);
+    expect(fast.error).toMatchObject({ code: row.code, repeated: true });
+    expect(fast.ms).toBeLessThan(500);
+    expect(w.endpoint.requests).toBe(requests);
+    const failed = failureEvents(row).length;
+    expect(w.events.slice(failed).every((event) => event.type === "error")).toBe(true);
+    const afterFast = w.events.length;
+
     await recover(w, fault);
     const token = await w.tokens.getToken();
     expect(w.authority.minted).toEqual([token]);
-    expect(w.events.map((event) => event.type)).toEqual(["error", "token"]);
-    expectNoLeaks(w, fault, [error]);
+    expect(w.events.slice(afterFast).map((event) => event.type)).toEqual(["cleared", "token"]);
+    expectNoLeaks(w, fault, [error, fast.error]);
   });
 
   it(`fails concurrent unary and streaming calls with ${Code[row.code]} caused by the TokenFetchError, leaks nothing, and recovers`, async () => {
