@@ -1,6 +1,7 @@
 export type { AuthOptions, ReplayEvent } from "./auth-options.js";
 export type { DpopKeyStore, DpopProofs, DpopProofsOptions } from "./dpop.js";
 export { dpopProofs } from "./dpop.js";
+export { indexedDbKeyStore } from "./dpop-key-store.js";
 export type {
   DpopSigner,
   FetchTokenResult,
