@@ -12,6 +12,7 @@ import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import {
   createAuthInterceptor,
   createTokenSource,
+  passwordGrant,
   TokenFetchCode,
   TokenFetchError,
   type TokenSource,
@@ -39,7 +40,7 @@ import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/to
 // callers that abort at random points, logouts and clock jumps. Whatever the order, every call
 // settles, no call is sent more than twice (and replayed only after Unauthenticated), at most one
 // token fetch is in flight, no token is handed out after the source was told the server rejected
-// it, and once the faults stop calls succeed.
+// it, and once the faults stop and the app signs out (which ends the backoff) calls succeed.
 
 type WorldKind = "in-process" | "loopback";
 type Fault = "500" | "timeout" | "401";
@@ -215,13 +216,15 @@ async function loopbackBackend(authority: Authority): Promise<TokenBackend> {
   let inFlight = 0;
   let maxInFlight = 0;
   const tokens = createTokenSource({
-    endpoint: endpoint.url,
+    fetchToken: passwordGrant({
+      endpoint: endpoint.url,
+      credentials: () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        return TEST_USER;
+      },
+    }),
     timeoutMs: 250,
-    credentials: () => {
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      return TEST_USER;
-    },
   });
   tokens.subscribe((event) => {
     if (event.type === "token" || event.type === "error") inFlight = Math.max(0, inFlight - 1);
@@ -424,6 +427,9 @@ async function runScenario(kind: WorldKind, ops: Op[], watch: ProcessWatch): Pro
     for (let waited = 0; w.source.inFlight() > 0 && waited < SETTLE_BOUND_MS; waited += 5) {
       await sleep(5);
     }
+    // A refused replacement token or refused credentials keep failing fast for a while (the
+    // backoff, the session end): signing out ends that, so the calls after it must succeed.
+    w.source.tokens.clear();
     const tagged = () => ({ contextValues: createContextValues().set(callIdKey, ++nextCall) });
     const finals = await Promise.all([
       bounded(w.client.whoAmI({}, tagged()).then((r) => r.subject)),
