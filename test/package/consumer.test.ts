@@ -60,7 +60,7 @@ beforeAll(async () => {
   }
   writeFileSync(
     join(app, "main-app.js"),
-    `export { createTokenSource, createAuthInterceptor, skipAuth, TokenFetchError } from "grpc-web-auth";\n`,
+    `export { createTokenSource, createAuthInterceptor, passwordGrant, shareAcrossTabs, skipAuth, TokenFetchError } from "grpc-web-auth";\n`,
   );
   writeFileSync(
     join(app, "grpc-web-app.js"),
@@ -91,12 +91,31 @@ describe("the published package in a Vite-built app", () => {
   });
 
   it("bundles the main entry, and it works", async () => {
-    const { createTokenSource, createAuthInterceptor, TokenFetchError } = await import(
-      pathToFileURL(join(app, "dist-main", "bundle.mjs")).href
-    );
+    const {
+      createTokenSource,
+      createAuthInterceptor,
+      passwordGrant,
+      shareAcrossTabs,
+      TokenFetchError,
+    } = await import(pathToFileURL(join(app, "dist-main", "bundle.mjs")).href);
     const tokens = createTokenSource({ fetchToken: async () => "token" });
     expect(typeof createAuthInterceptor(tokens)).toBe("function");
     expect(new TokenFetchError("x", { code: 14 }).code).toBe(14);
+    // The grant and the tab sharing an app names are in its bundle, with their option checks.
+    const withGrant = createTokenSource({
+      fetchToken: passwordGrant({
+        endpoint: "http://127.0.0.1:9/auth/token",
+        credentials: { username: "alice", password: "pw" },
+      }),
+      crossTab: shareAcrossTabs("consumer-test"),
+    });
+    expect(withGrant.peek()).toBeUndefined();
+    expect(() => passwordGrant({ endpoint: "/auth/token", credentials: () => undefined })).toThrow(
+      /^passwordGrant: endpoint/,
+    );
+    expect(() => createTokenSource({ fetchToken: async () => "t", crossTab: true })).toThrow(
+      TypeError,
+    );
   });
 
   it("leaves grpc-web and the grpc-web adapter out of an app that does not import them", () => {
