@@ -6,7 +6,7 @@ import {
   createContextValues,
   type Interceptor,
 } from "@connectrpc/connect";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import {
   type AuthInterceptorOptions,
@@ -419,6 +419,44 @@ describe("createAuthInterceptor and the request message of a server stream", () 
     );
     expect(error?.code).toBe(Code.DataLoss);
     expect(error?.rawMessage).toBe("input broke");
+  });
+});
+
+describe("createAuthInterceptor's fast path", () => {
+  it("asks getToken() for the first call with each new token, and uses it directly once a call succeeded", async () => {
+    const w = await startWorld("router");
+    const getToken = vi.spyOn(w.tokens, "getToken");
+    await w.client.whoAmI({});
+    expect(getToken).toHaveBeenCalledTimes(1);
+    await w.client.whoAmI({});
+    await collect(w.client.ticks({ count: 2 }));
+    expect(getToken).toHaveBeenCalledTimes(1);
+
+    w.tokens.clear();
+    await w.client.whoAmI({});
+    expect(getToken).toHaveBeenCalledTimes(2);
+    await w.client.whoAmI({});
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(w.endpoint.requests).toBe(2);
+    expect(w.authority.unauthenticated).toBe(0);
+  });
+
+  it("keeps asking getToken() while no call has succeeded with the token", async () => {
+    let failing = true;
+    const deny: Interceptor = (next) => async (req) => {
+      if (failing) throw new ConnectError("down", Code.Unavailable);
+      return next(req);
+    };
+    const failed = await startWorld("router", { inner: [deny] });
+    const getFailed = vi.spyOn(failed.tokens, "getToken");
+    for (let i = 0; i < 3; i++) await failed.client.whoAmI({}).catch(() => {});
+    expect(getFailed).toHaveBeenCalledTimes(3);
+    expect(failed.endpoint.requests).toBe(1);
+    failing = false;
+    await failed.client.whoAmI({});
+    expect(getFailed).toHaveBeenCalledTimes(4);
+    await failed.client.whoAmI({});
+    expect(getFailed).toHaveBeenCalledTimes(4);
   });
 });
 

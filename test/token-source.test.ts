@@ -171,6 +171,42 @@ describe("createTokenSource", () => {
     expect(Math.abs(expiresAt - (Date.now() + 99_000))).toBeLessThan(1_500);
   });
 
+  it("uses a JWT without iat whose exp has passed by the local clock, expiry unknown", async () => {
+    // The signer's clock may be ahead of this one's: the server decides, not the client.
+    const jwt = makeJwt({ sub: "alice", exp: Math.floor(Date.now() / 1000) - 60 });
+    const tokens = createTokenSource({ fetchToken: async () => jwt });
+    expect(await tokens.getToken()).toBe(jwt);
+    expect(tokens.peek()).toEqual({ expiresAt: undefined, fresh: true });
+  });
+
+  it("reads a JWT without iat against the endpoint's Date header when there is one", async () => {
+    const serverDate = Date.now() - 3_600_000;
+    const jwt = makeJwt({ sub: "alice", exp: Math.floor(serverDate / 1000) + 100 });
+    const tokens = createTokenSource({ fetchToken: async () => ({ token: jwt, serverDate }) });
+    await tokens.getToken();
+    const expiresAt = tokens.peek()?.expiresAt ?? 0;
+    expect(Math.abs(expiresAt - (Date.now() + 99_000))).toBeLessThan(1_500);
+  });
+
+  it("refuses a JWT expired by its own claims, naming them", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = makeJwt({ sub: "alice", iat: now, exp: now - 1 });
+    const tokens = createTokenSource({ fetchToken: async () => jwt });
+    const error = (await tokens.getToken().catch((e: unknown) => e)) as TokenFetchError;
+    expect(error).toMatchObject({ code: 13 });
+    expect(error.message).toContain(`its claims say exp ${now - 1} ≤ iat ${now}`);
+    expect(error.message).not.toContain(jwt);
+  });
+
+  it("fails with Internal when a custom expiresAt looks like seconds", async () => {
+    const tokens = createTokenSource({
+      fetchToken: async () => ({ token: "t", expiresAt: Math.floor(Date.now() / 1000) + 60 }),
+    });
+    const error = (await tokens.getToken().catch((e: unknown) => e)) as TokenFetchError;
+    expect(error).toMatchObject({ code: 13 });
+    expect(error.message).toMatch(/looks like seconds/);
+  });
+
   describe("refresh", () => {
     it("fetches once for many concurrent callers refreshing the same rejected token", async () => {
       const { endpoint, source } = await setup({ delayMs: 30 });
@@ -198,6 +234,31 @@ describe("createTokenSource", () => {
       expect(error).toBeInstanceOf(TokenFetchError);
       expect((error as TokenFetchError).code).toBe(16);
       expect((error as TokenFetchError).message).not.toContain("same-token");
+    });
+
+    it("fails at once with Unauthenticated when the token that replaced the rejected one was refused too", async () => {
+      const { calls, fetchToken } = countingFetch();
+      const tokens = createTokenSource({ fetchToken });
+      const events: TokenEvent[] = [];
+      tokens.subscribe((event) => events.push(event));
+      const first = await tokens.getToken();
+      const second = await tokens.refresh(first);
+      tokens.invalidate(second);
+      await expect(tokens.refresh(first)).rejects.toMatchObject({
+        code: 16,
+        reason: "token-refused",
+      });
+      expect(calls.count).toBe(2);
+      expect(events).toContainEqual({ type: "session-ended", reason: "token-refused" });
+    });
+
+    it("fails with Unauthenticated for a token from before clear(), without fetching", async () => {
+      const { calls, fetchToken } = countingFetch();
+      const tokens = createTokenSource({ fetchToken });
+      const old = await tokens.getToken();
+      tokens.clear();
+      await expect(tokens.refresh(old)).rejects.toMatchObject({ code: 16 });
+      expect(calls.count).toBe(1);
     });
 
     it("invalidate drops the token without fetching", async () => {
