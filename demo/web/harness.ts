@@ -5,6 +5,9 @@
 import {
   type Credentials,
   createTokenSource,
+  passwordGrant,
+  type SessionEndReason,
+  shareAcrossTabs,
   type TokenInfo,
   type TokenSource,
 } from "../../src/index.js";
@@ -30,8 +33,11 @@ export interface HarnessSetup {
   username?: string | undefined;
   /** Default `"wonderland"`. */
   password?: string | undefined;
-  /** The token source's `crossTab` option. Default: off. */
-  crossTab?: boolean | string | undefined;
+  /**
+   * Shares the token with the other tabs on this channel (`shareAcrossTabs(crossTab)`). A page
+   * can hold one source per channel, so set up a page with a channel once. Default: not shared.
+   */
+  crossTab?: string | undefined;
 }
 
 /** A call's outcome: its value, or its error described. */
@@ -51,6 +57,8 @@ export interface HarnessStats {
   tokensShared: number;
   /** `{ type: "error" }` events: token fetches that failed. */
   tokenErrors: number;
+  /** The reasons of `{ type: "session-ended" }` events, in order. */
+  sessionEnded: SessionEndReason[];
   /** `onReplay` calls: calls replayed with a refreshed token. */
   replays: number;
   /** Calls started (a stream counts once). */
@@ -126,16 +134,19 @@ const harness: Harness = {
       username: options.username ?? "alice",
       password: options.password ?? "wonderland",
     };
-    // Asked before every fetch, so setCredentials takes effect at the next one.
+    // Asked before every sign-in, so setCredentials takes effect at the next one.
     const tokens = createTokenSource({
-      endpoint: tokenEndpoint(apiUrl),
-      credentials: () => ({ ...credentials }),
-      crossTab: options.crossTab,
+      fetchToken: passwordGrant({
+        endpoint: tokenEndpoint(apiUrl),
+        credentials: () => ({ ...credentials }),
+      }),
+      crossTab: options.crossTab === undefined ? undefined : shareAcrossTabs(options.crossTab),
     });
     const unsubscribe = tokens.subscribe((event) => {
       if (event.type === "token" && event.source === "fetch") stats.tokensFetched++;
       if (event.type === "token" && event.source === "shared") stats.tokensShared++;
       if (event.type === "error") stats.tokenErrors++;
+      if (event.type === "session-ended") stats.sessionEnded.push(event.reason);
     });
     const clientOptions = {
       apiUrl,
@@ -203,7 +214,7 @@ const harness: Harness = {
     );
     return Promise.all(calls);
   },
-  stats: () => ({ ...stats }),
+  stats: () => ({ ...stats, sessionEnded: [...stats.sessionEnded] }),
   peek: () => current().tokens.peek() ?? null,
   clear: () => current().tokens.clear(),
 };
@@ -230,7 +241,15 @@ function logLine(text: string): void {
 }
 
 function zeroStats(): HarnessStats {
-  return { tokensFetched: 0, tokensShared: 0, tokenErrors: 0, replays: 0, calls: 0, errors: 0 };
+  return {
+    tokensFetched: 0,
+    tokensShared: 0,
+    tokenErrors: 0,
+    sessionEnded: [],
+    replays: 0,
+    calls: 0,
+    errors: 0,
+  };
 }
 
 function element(testId: string): HTMLElement {

@@ -2,7 +2,12 @@
  * The demo page: sign in, call WhoAmI and Ticks through the auth interceptor, and watch the token
  * source fetch, refresh and replay. The token and the password are never shown or logged.
  */
-import { type Credentials, createTokenSource } from "../../src/index.js";
+import {
+  type Credentials,
+  createTokenSource,
+  passwordGrant,
+  type SessionEndReason,
+} from "../../src/index.js";
 import { DEFAULT_API_URL, probeBackend, revokeAllTokens, tokenEndpoint } from "./lib/backend.js";
 import { type ClientKind, clientKinds, type DemoClient, isClientKind } from "./lib/clients.js";
 import { describeError, type ErrorInfo, formatError } from "./lib/describe-error.js";
@@ -30,8 +35,15 @@ const ui = {
   apiUrl: element("api-url"),
 };
 
-/** The credentials taken from the form at sign-in; undefined when signed out. */
-let session: Credentials | undefined;
+/** Whether the user signed in and has not signed out, nor been signed out by the server. */
+let signedIn = false;
+/**
+ * The credentials typed at sign-in, kept only until the first token arrives: after that the
+ * grant refreshes with the server's refresh token, and the page holds no password.
+ */
+let pendingSignIn: Credentials | undefined;
+/** Whether a token arrived since the last sign-in: a session the server can end. */
+let hadToken = false;
 let tokensFetched = 0;
 let replays = 0;
 /** Calls under way, oldest first, so that a replay shows on the call it belongs to. */
@@ -39,16 +51,23 @@ const underway: Array<{ method: string; replayed: boolean }> = [];
 
 // One token source for the whole app, shared by every client: one fetch serves every call.
 const tokens = createTokenSource({
-  endpoint: tokenEndpoint(apiUrl),
-  credentials: () => {
-    if (session === undefined) throw new Error("not signed in");
-    return session;
-  },
+  fetchToken: passwordGrant({
+    endpoint: tokenEndpoint(apiUrl),
+    // undefined once signed in: a fetch that cannot refresh then ends the session.
+    credentials: () => pendingSignIn,
+  }),
 });
 tokens.subscribe((event) => {
-  if (event.type !== "token") return;
-  tokensFetched++;
-  ui.tokensFetched.textContent = String(tokensFetched);
+  if (event.type === "token") {
+    tokensFetched++;
+    ui.tokensFetched.textContent = String(tokensFetched);
+    // Signed in: from now on the grant refreshes without the password.
+    pendingSignIn = undefined;
+    ui.password.value = "";
+    hadToken = true;
+  } else if (event.type === "session-ended") {
+    sessionEnded(event.reason);
+  }
 });
 
 let kind: ClientKind = "grpc-web";
@@ -88,22 +107,48 @@ ui.protocol.addEventListener("change", (event) => {
 
 ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
-  session = { username: ui.username.value.trim(), password: ui.password.value };
-  // A new identity needs a new token.
+  // A new identity needs a new token: drop the old session first.
   tokens.clear();
+  pendingSignIn = { username: ui.username.value.trim(), password: ui.password.value };
+  hadToken = false;
+  signedIn = true;
   ui.subject.textContent = "signing in…";
   renderSignedIn();
   void callWhoAmI();
 });
 
 ui.signOut.addEventListener("click", () => {
-  session = undefined;
+  signOut();
   tokens.clear();
-  ui.password.value = "";
   ui.subject.textContent = "not signed in";
-  renderSignedIn();
   addLogEntry("Sign out").done("info", "the token source was cleared");
 });
+
+/** The source says new tokens will not help: the user has to sign in again. */
+function sessionEnded(reason: SessionEndReason): void {
+  // Refused at sign-in: the user never was signed in.
+  const wasSignedIn = hadToken;
+  signOut();
+  ui.subject.textContent = wasSignedIn
+    ? "signed out — sign in again"
+    : "not signed in (credentials refused)";
+  ui.subject.title = SESSION_END_TEXT[reason];
+}
+
+const SESSION_END_TEXT: Record<SessionEndReason, string> = {
+  "credentials-refused": "the token endpoint refused the credentials",
+  "token-refused": "the server refused a token fetched to replace a refused one",
+  "refresh-token-refused": "the token endpoint refused the refresh token",
+};
+
+function signOut(): void {
+  signedIn = false;
+  pendingSignIn = undefined;
+  hadToken = false;
+  ui.password.value = "";
+  ui.subject.title = "";
+  renderSignedIn();
+}
 
 ui.whoAmI.addEventListener("click", () => void callWhoAmI());
 ui.ticks.addEventListener("click", () => void streamTicks());
@@ -120,11 +165,7 @@ async function callWhoAmI(): Promise<void> {
     ui.subject.textContent = me.subject;
     entry.done("OK", `${me.subject} · token id ${me.tokenId.slice(0, 8)}`);
   } catch (e) {
-    const error = describeError(e);
-    if (error.tokenFetch !== undefined && error.code === "Unauthenticated") {
-      ui.subject.textContent = "not signed in (credentials refused)";
-    }
-    entry.failed(error);
+    entry.failed(describeError(e));
   }
 }
 
@@ -156,7 +197,6 @@ async function revoke(): Promise<void> {
 }
 
 function renderSignedIn(): void {
-  const signedIn = session !== undefined;
   ui.signOut.disabled = !signedIn;
   ui.whoAmI.disabled = !signedIn;
   ui.ticks.disabled = !signedIn;

@@ -141,6 +141,8 @@ test("a token endpoint that is down is tried once for all the tabs, which all fa
   expect(await backend.stats()).toMatchObject({ tokenRequests: 3, tokensIssued: 0 });
 
   await backend.reset();
+  // Every tab took the failing tab's backoff (0.5–1 s): wait it out, then one fetch serves all.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
   (await Promise.all(tabs.map(whoAmI))).map(ok);
   expect(await backend.stats()).toMatchObject({ tokenRequests: 1 });
 });

@@ -82,3 +82,74 @@ test("the demo page signs in, calls, streams, survives a revocation and signs ou
     calls: { WhoAmI: 3, Ticks: 1 },
   });
 });
+
+test("the demo page says signed out when the server refuses every token, and signs in again", async ({
+  page,
+  backend,
+  clientKind,
+}) => {
+  const entries = page.getByTestId("log-entry");
+  await page.goto("/");
+  await expect(page.getByTestId("revoke")).toBeEnabled();
+  await page.getByTestId(`protocol-${clientKind}`).check();
+  const signIn = async () => {
+    await page.getByLabel("Username").fill("alice");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  };
+
+  await signIn();
+  await expect(entries.first()).toHaveAttribute("data-outcome", "OK");
+  await expect(page.getByTestId("subject")).toHaveText("alice");
+  // Signed in: the page keeps no password; the grant refreshes with the server's refresh token.
+  await expect(page.getByLabel("Password")).toHaveValue("");
+
+  // Every token, issued now or later, is refused: the cached one, and the one fetched to replace it.
+  await backend.revoke({ future: true });
+  await page.getByRole("button", { name: "Call WhoAmI" }).click();
+  await expect(entries).toHaveCount(2);
+  await expect(entries.first()).toHaveAttribute("data-outcome", "Unauthenticated");
+  await expect(page.getByTestId("subject")).toHaveText("signed out — sign in again");
+  await expect(page.getByRole("button", { name: "Call WhoAmI" })).toBeDisabled();
+  // The sign-in, then one refresh: no loop.
+  expect(await backend.stats()).toMatchObject({
+    tokenRequests: 2,
+    unauthenticated: 2,
+    calls: { WhoAmI: 3 },
+  });
+
+  // Once the server issues good tokens again, signing in again works.
+  await backend.reset();
+  await signIn();
+  await expect(entries).toHaveCount(3);
+  await expect(entries.first()).toHaveAttribute("data-outcome", "OK");
+  await expect(page.getByTestId("subject")).toHaveText("alice");
+});
+
+test("the demo page says signed out when the refresh token is refused, as it keeps no password", async ({
+  page,
+  backend,
+  clientKind,
+}) => {
+  const entries = page.getByTestId("log-entry");
+  await page.goto("/");
+  await page.getByTestId(`protocol-${clientKind}`).check();
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("subject")).toHaveText("alice");
+
+  // The access token and the refresh token are both refused: without a password, the session ends.
+  await backend.revokeRefresh();
+  await backend.revoke();
+  await page.getByRole("button", { name: "Call WhoAmI" }).click();
+  await expect(entries).toHaveCount(2);
+  await expect(entries.first()).toHaveAttribute("data-outcome", "Unauthenticated");
+  await expect(page.getByTestId("subject")).toHaveText("signed out — sign in again");
+  // One sign-in with the password, one refused refresh; the password was not sent again.
+  expect(await backend.stats()).toMatchObject({
+    tokenRequests: 2,
+    passwordSignIns: 1,
+    refreshRequests: 1,
+  });
+});

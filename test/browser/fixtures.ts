@@ -3,12 +3,15 @@ import type { DemoStats } from "../../demo/server/stats.js";
 import type { TokenFault } from "../../demo/server/token-faults.js";
 import type { CallResult, HarnessStats, TicksResult } from "../../demo/web/harness.js";
 import type { ClientKind, TicksParams, WhoAmI } from "../../demo/web/lib/clients.js";
+import type { TokenInfo } from "../../src/index.js";
 import { API_URL } from "./servers.js";
 
 /** The demo backend's test routes (demo/server/README.md). */
 export interface Backend {
   /** Revokes every token issued so far; with `future`, every later one too (until reset). */
   revoke(options?: { future: boolean }): Promise<void>;
+  /** Revokes every refresh token issued so far; access tokens stay good until they expire. */
+  revokeRefresh(): Promise<void>;
   tokenFault(fault: TokenFault): Promise<void>;
   tokenTtl(seconds: number): Promise<void>;
   /** Clears faults and stats and restores the token lifetime; revocations stay. */
@@ -25,6 +28,10 @@ export interface HarnessDriver {
   sharedWith(kind: ClientKind, n: number): Promise<CallResult<WhoAmI>[]>;
   setCredentials(username: string, password: string): Promise<void>;
   stats(): Promise<HarnessStats>;
+  /** `tokens.peek()`, `null` when no token is cached. */
+  peek(): Promise<TokenInfo | null>;
+  /** `tokens.clear()`: signs out. */
+  clear(): Promise<void>;
   /** The lines the harness page shows, one per call. */
   log: Locator;
 }
@@ -61,6 +68,7 @@ export const test = base.extend<ClientKindOption & { backend: Backend; harness: 
     };
     const backend: Backend = {
       revoke: (options) => post("/test/revoke", options),
+      revokeRefresh: () => post("/test/revoke-refresh"),
       tokenFault: (fault) => post("/test/token-fault", fault),
       tokenTtl: (seconds) => post("/test/token-ttl", { seconds }),
       reset: () => post("/test/reset"),
@@ -101,6 +109,8 @@ function drive(page: Page): HarnessDriver {
     setCredentials: (username, password) =>
       page.evaluate(([u, p]) => window.harness.setCredentials(u, p), [username, password] as const),
     stats: () => page.evaluate(() => window.harness.stats()),
+    peek: () => page.evaluate(() => window.harness.peek()),
+    clear: () => page.evaluate(() => window.harness.clear()),
     log: page.getByTestId("harness-log").locator("li"),
   };
 }

@@ -1,12 +1,20 @@
 import { expect, ok, test } from "./fixtures.js";
 
-test("a token endpoint that is down fails the call with Unavailable, and the next call after recovery succeeds", async ({
+/** Past the token source's first backoff after a failed fetch (0.5–1 s). */
+const BACKOFF_MS = 1_100;
+
+test("a token endpoint that is down fails the call with Unavailable, fails fast during the backoff, and succeeds after recovery", async ({
   harness,
   backend,
+  page,
 }) => {
   await backend.tokenFault({ status: 503 });
 
-  const result = await harness.whoAmI();
+  // A second call right after the failure, well within the backoff (0.5–1 s).
+  const [result, again] = await page.evaluate(async () => {
+    const first = await window.harness.whoAmI();
+    return [first, await window.harness.whoAmI()] as const;
+  });
 
   expect(result).toMatchObject({
     ok: false,
@@ -14,20 +22,28 @@ test("a token endpoint that is down fails the call with Unavailable, and the nex
   });
   if (result.ok) return;
   expect(result.error.message).toMatch(/^the token endpoint answered 503\b/);
-  await expect(harness.log.last()).toHaveText(
+  await expect(harness.log.first()).toHaveText(
     /^WhoAmI → Unavailable: the token endpoint answered 503 .*: "injected fault"$/,
   );
-  // The first try and ky's two retries; the service never saw the call.
+  // The second call failed fast with the same failure, without a request of its own.
+  expect(again).toMatchObject({
+    ok: false,
+    error: { code: "Unavailable", tokenFetch: { status: 503, repeated: true } },
+  });
+  // The first try and ky's two retries; the service never saw either call.
   expect(await backend.stats()).toMatchObject({ tokenRequests: 3, tokensIssued: 0, calls: {} });
 
   await backend.reset();
+  await page.waitForTimeout(BACKOFF_MS);
   expect(ok(await harness.whoAmI()).subject).toBe("alice");
-  expect(await harness.stats()).toMatchObject({ tokensFetched: 1, tokenErrors: 1 });
+  expect(await harness.stats()).toMatchObject({ tokensFetched: 1 });
+  expect((await backend.stats()).tokenRequests).toBe(1);
 });
 
-test("a token endpoint that answers garbage fails the call with Internal, and the next call after recovery succeeds", async ({
+test("a token endpoint that answers garbage fails the call with Internal, and a call after recovery and the backoff succeeds", async ({
   harness,
   backend,
+  page,
 }) => {
   await backend.tokenFault({ status: 200, body: "<html>", contentType: "text/html" });
 
@@ -48,6 +64,7 @@ test("a token endpoint that answers garbage fails the call with Internal, and th
   expect((await backend.stats()).tokenRequests).toBe(1);
 
   await backend.reset();
+  await page.waitForTimeout(BACKOFF_MS);
   expect(ok(await harness.whoAmI()).subject).toBe("alice");
 });
 

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { TokenFetchError } from "../../../src/index.js";
+import { type SessionEndReason, TokenFetchError } from "../../../src/index.js";
 
 /** A call's error as plain JSON: what the demo page shows and the harness hands to Playwright. */
 export interface ErrorInfo {
@@ -20,6 +20,10 @@ export interface TokenFetchInfo {
   status?: number | undefined;
   /** A short, redacted excerpt of the endpoint's error body. */
   bodyExcerpt?: string | undefined;
+  /** An earlier failure repeated without a request, while the source backs off. */
+  repeated?: true | undefined;
+  /** Why the session ended, when this failure ended it. */
+  reason?: SessionEndReason | undefined;
 }
 
 /**
@@ -74,6 +78,8 @@ function tokenFetchInfo(error: TokenFetchError): TokenFetchInfo {
     message: error.message,
     ...(error.status !== undefined && { status: error.status }),
     ...(error.bodyExcerpt !== undefined && { bodyExcerpt: error.bodyExcerpt }),
+    ...(error.repeated && { repeated: true }),
+    ...(error.reason !== undefined && { reason: error.reason }),
   };
 }
 
