@@ -106,10 +106,14 @@ function browserTabApis(): TabApis | undefined {
   return { locks, BroadcastChannel: Channel };
 }
 
-/** A fetch waiting for the lock: what it heard from the other tabs meanwhile. */
+/** A fetch under way: what it heard from the other tabs meanwhile. */
 interface Waiter {
+  /** A token another tab published (or handed over when asked) was taken. */
   adopted: boolean;
+  /** Another tab's failure, heard while this fetch waited for the lock. */
   failure: TokenFetchError | undefined;
+  /** Holding the lock: from here on another tab's failure is not this fetch's answer. */
+  locked: boolean;
   wake: () => void;
 }
 
@@ -182,7 +186,7 @@ function createTabLink(
           reason: reason ?? undefined,
         });
         source.failed(error, until ?? undefined);
-        if (waiter !== undefined) {
+        if (waiter !== undefined && !waiter.locked) {
           waiter.failure ??= error;
           waiter.wake();
         }
@@ -238,7 +242,12 @@ function createTabLink(
      */
     async fetch(own, publish, signal) {
       const wait = new AbortController();
-      const self: Waiter = { adopted: false, failure: undefined, wake: () => wait.abort() };
+      const self: Waiter = {
+        adopted: false,
+        failure: undefined,
+        locked: false,
+        wake: () => wait.abort(),
+      };
       const settled = () => {
         if (self.adopted) return true;
         if (self.failure !== undefined) throw self.failure;
@@ -248,8 +257,8 @@ function createTabLink(
       waiter = self;
       try {
         const result = await exclusive(async () => {
-          // From here on, what other tabs say is not this fetch's answer.
-          if (waiter === self) waiter = undefined;
+          // A token published now (the last holder's, an answer to the query) still settles it.
+          self.locked = true;
           if (settled()) return ADOPTED;
           await ask(ASK_TABS_MS);
           if (settled()) return ADOPTED;
