@@ -112,8 +112,8 @@ interface Waiter {
   adopted: boolean;
   /** Another tab's failure, heard while this fetch waited for the lock. */
   failure: TokenFetchError | undefined;
-  /** Holding the lock: from here on another tab's failure is not this fetch's answer. */
-  locked: boolean;
+  /** Fetching itself: from here on another tab's failure is not this fetch's answer. */
+  fetching: boolean;
   wake: () => void;
 }
 
@@ -186,7 +186,7 @@ function createTabLink(
           reason: reason ?? undefined,
         });
         source.failed(error, until ?? undefined);
-        if (waiter !== undefined && !waiter.locked) {
+        if (waiter !== undefined && !waiter.fetching) {
           waiter.failure ??= error;
           waiter.wake();
         }
@@ -245,7 +245,7 @@ function createTabLink(
       const self: Waiter = {
         adopted: false,
         failure: undefined,
-        locked: false,
+        fetching: false,
         wake: () => wait.abort(),
       };
       const settled = () => {
@@ -257,11 +257,11 @@ function createTabLink(
       waiter = self;
       try {
         const result = await exclusive(async () => {
-          // A token published now (the last holder's, an answer to the query) still settles it.
-          self.locked = true;
+          // A token or failure heard now (the last holder's, an answer to the query) settles it.
           if (settled()) return ADOPTED;
           await ask(ASK_TABS_MS);
           if (settled()) return ADOPTED;
+          self.fetching = true;
           const fetched = await own();
           // Published before the lock is released, so the next tab in line finds it.
           post(tokenMessage(publish(fetched)));

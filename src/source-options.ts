@@ -23,7 +23,11 @@ export function resolveOptions(options: TokenSourceOptions) {
   if (typeof grant !== "function") {
     invalid("fetchToken", "a function: passwordGrant({ endpoint, credentials }) or your own");
   }
-  if (crossTab !== undefined && typeof (crossTab as Partial<TabSharing>)?.link !== "function") {
+  // An object: a string has a `link` method of its own (String.prototype.link).
+  if (
+    crossTab !== undefined &&
+    (typeof crossTab !== "object" || typeof (crossTab as Partial<TabSharing>)?.link !== "function")
+  ) {
     invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
   }
   if (dpop !== undefined && typeof (dpop as Partial<DpopProofs>)?.bind !== "function") {
