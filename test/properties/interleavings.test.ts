@@ -39,7 +39,7 @@ import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/to
 // service that refuses every token or cannot be reached for a while, token endpoint failures,
 // callers that abort at random points, logouts and clock jumps. Whatever the order, every call
 // settles, no call is sent more than twice (and replayed only after Unauthenticated), at most one
-// token fetch is in flight, no token is handed out after the source was told the server rejected
+// token fetch is in flight, token fetches stay within bursts plus the failures' backoff windows, no token is handed out after the source was told the server rejected
 // it, and once the faults stop and the app signs out (which ends the backoff) calls succeed.
 
 type WorldKind = "in-process" | "loopback";
@@ -147,6 +147,8 @@ interface TokenBackend {
   /** Fetches under way now, and the most there ever were at once. */
   inFlight(): number;
   maxInFlight(): number;
+  /** Fetches started so far (a fetch's retries inside ky count once). */
+  fetches(): number;
   close(): Promise<void>;
 }
 
@@ -155,9 +157,11 @@ function inProcessBackend(authority: Authority): TokenBackend {
   let fault: Fault | undefined;
   let inFlight = 0;
   let maxInFlight = 0;
+  let fetches = 0;
   const tokens = createTokenSource({
     timeoutMs: 150,
     async fetchToken({ signal }) {
+      fetches++;
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       let ended = false;
@@ -202,6 +206,7 @@ function inProcessBackend(authority: Authority): TokenBackend {
     },
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,
+    fetches: () => fetches,
     close: async () => {},
   };
 }
@@ -215,10 +220,12 @@ async function loopbackBackend(authority: Authority): Promise<TokenBackend> {
   const endpoint: TokenEndpoint = await startTokenEndpoint(authority);
   let inFlight = 0;
   let maxInFlight = 0;
+  let fetches = 0;
   const tokens = createTokenSource({
     fetchToken: passwordGrant({
       endpoint: endpoint.url,
       credentials: () => {
+        fetches++;
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         return TEST_USER;
@@ -243,6 +250,7 @@ async function loopbackBackend(authority: Authority): Promise<TokenBackend> {
     },
     inFlight: () => inFlight,
     maxInFlight: () => maxInFlight,
+    fetches: () => fetches,
     close: () => endpoint.close(),
   };
 }
@@ -276,6 +284,29 @@ async function startWorld(kind: WorldKind): Promise<World> {
   ];
   const client = createClient(DemoService, backend.transport("router", interceptors));
   return { authority, backend, source, log, client, outage };
+}
+
+/** The first backoff after a failure lasts at least this long (half of 1 s, jittered). */
+const MIN_BACKOFF_MS = 500;
+
+/**
+ * The most token fetches a scenario may cause: one per burst that needs a new token (the cold
+ * start, each revocation, sign-out, clock jump and mid-stream refusal, and the calls after the
+ * faults stop), two per refusal window (the fetch and its refused replacement) and one per failing
+ * fetch, each repeated at most once per backoff window the fault lasts. Refused credentials wait
+ * for new ones, not for time: while the endpoint answers 401 each call may ask again.
+ */
+function fetchBound(ops: Op[]): number {
+  const calls = ops.filter((o) => o.kind === "unary" || o.kind === "stream").length + 3;
+  const windows = (forMs: number) => 1 + Math.ceil(forMs / MIN_BACKOFF_MS);
+  let bound = 2;
+  for (const o of ops) {
+    if (o.kind === "revoke" || o.kind === "clear" || o.kind === "jump") bound += 1;
+    if (o.kind === "stream" && o.failAfter > 0) bound += 1;
+    if (o.kind === "refuse") bound += 2 * windows(o.forMs);
+    if (o.kind === "fault") bound += o.fault === "401" ? calls : windows(o.forMs);
+  }
+  return bound;
 }
 
 type Outcome = { ok: true; value: string } | { ok: false; error: unknown } | "unsettled";
@@ -448,6 +479,11 @@ async function runScenario(kind: WorldKind, ops: Op[], watch: ProcessWatch): Pro
     if (w.source.maxInFlight() > 1) {
       violations.push(`${w.source.maxInFlight()} token fetches were in flight at once`);
     }
+    if (w.source.fetches() > fetchBound(ops)) {
+      violations.push(
+        `${w.source.fetches()} token fetches, more than the ${fetchBound(ops)} the bursts and backoff windows allow`,
+      );
+    }
     await sleep(5);
     if (watch.unhandledRejections.length > 0) {
       violations.push(`unhandled rejections: ${watch.unhandledRejections.map(String).join("; ")}`);
@@ -474,7 +510,7 @@ describe.each([
   ["an in-process fetchToken", "in-process", 40],
   ["the loopback token endpoint", "loopback", 15],
 ] as const)("random interleavings with %s", (_name, kind, runs) => {
-  it("settle every call, replay at most once, fetch one token at a time, never reuse a rejected token, and recover", async () => {
+  it("settle every call, replay at most once, fetch one token at a time and no more than bursts and backoff windows allow, never reuse a rejected token, and recover", async () => {
     await fc.assert(
       fc.asyncProperty(scenario, async (ops) => {
         expect(await runScenario(kind, ops, watch)).toEqual([]);
