@@ -1,11 +1,17 @@
 /**
  * The page side of the browser benchmark (bench/browser.ts bundles it with esbuild): the same
- * bare-vs-intercepted comparison as over HTTP in Node, through the gRPC-Web transport of Chromium.
+ * bare-vs-intercepted comparison as over HTTP in Node, through the gRPC-Web transport of Chromium;
+ * then Bearer against DPoP, both through the interceptor.
  */
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
-import { createAuthInterceptor, createTokenSource, passwordGrant } from "../src/index.js";
+import {
+  createAuthInterceptor,
+  createTokenSource,
+  dpopProofs,
+  passwordGrant,
+} from "../src/index.js";
 import {
   compareClients,
   type Overhead,
@@ -23,6 +29,7 @@ export interface BrowserBenchOptions extends OverheadOptions {
 /** `globalThis.grpcWebAuthBench` on the page. */
 export interface BrowserBench {
   run(options: BrowserBenchOptions): Promise<Overhead>;
+  runDpop(options: BrowserBenchOptions): Promise<Overhead>;
 }
 
 async function run(options: BrowserBenchOptions): Promise<Overhead> {
@@ -39,4 +46,23 @@ async function run(options: BrowserBenchOptions): Promise<Overhead> {
   return compareClients(bare, auth, options);
 }
 
-(globalThis as { grpcWebAuthBench?: BrowserBench }).grpcWebAuthBench = { run };
+/**
+ * `createAuthInterceptor` on a Bearer source vs on a DPoP source (`dpop: dpopProofs()`), each
+ * signed in with passwordGrant. The DPoP side signs a proof per call in the page (WebCrypto) and
+ * the backend verifies it, so the ratio is what DPoP costs a call end to end on loopback.
+ */
+async function runDpop(options: BrowserBenchOptions): Promise<Overhead> {
+  const { baseUrl, tokenUrl, credentials } = options;
+  const grant = () => passwordGrant({ endpoint: tokenUrl, credentials });
+  const bearerTokens = createTokenSource({ fetchToken: grant() });
+  const dpopTokens = createTokenSource({ fetchToken: grant(), dpop: dpopProofs() });
+  await bearerTokens.getToken();
+  await dpopTokens.getToken();
+  const client = (interceptor: Interceptor) =>
+    createClient(DemoService, createGrpcWebTransport({ baseUrl, interceptors: [interceptor] }));
+  const bearer = client(createAuthInterceptor(bearerTokens));
+  const dpop = client(createAuthInterceptor(dpopTokens));
+  return compareClients(bearer, dpop, options);
+}
+
+(globalThis as { grpcWebAuthBench?: BrowserBench }).grpcWebAuthBench = { run, runDpop };

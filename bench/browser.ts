@@ -1,4 +1,7 @@
-/** Calls per second in headless Chromium, through the gRPC-Web transport, bare vs intercepted. */
+/**
+ * Calls per second in headless Chromium, through the gRPC-Web transport: bare vs intercepted, then
+ * Bearer vs DPoP (both intercepted).
+ */
 import { mkdir, readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,9 +20,12 @@ const PAGE_TIMEOUT_MS = 180_000;
 const PAGE =
   '<!doctype html><meta charset="utf-8"><title>bench</title><script src="/bench.js"></script>';
 
+/** Bearer vs DPoP in the page, or why it did not run. */
+export type DpopResult = ({ status: "ran" } & Overhead) | { status: "failed"; reason: string };
+
 /** The browser's figures, or why there are none. */
 export type BrowserResult =
-  | ({ status: "ran"; browser: string; executable: string } & Overhead)
+  | ({ status: "ran"; browser: string; executable: string; dpop: DpopResult } & Overhead)
   | { status: "skipped" | "failed"; reason: string };
 
 /**
@@ -77,7 +83,29 @@ export async function runBrowserBench(options: OverheadOptions): Promise<Browser
         PAGE_TIMEOUT_MS,
       );
       if (overhead === undefined) throw new Error("the bench page did not load its script");
-      return { status: "ran", browser: `Chromium ${browser.version()}`, executable, ...overhead };
+      // Its own timeout and failure: the bare-vs-intercepted figures stand without it.
+      let dpop: DpopResult;
+      try {
+        const dpopOverhead = await withTimeout(
+          tab.evaluate(
+            (opts) =>
+              (globalThis as { grpcWebAuthBench?: BrowserBench }).grpcWebAuthBench?.runDpop(opts),
+            benchOptions,
+          ),
+          PAGE_TIMEOUT_MS,
+        );
+        if (dpopOverhead === undefined) throw new Error("the bench page lost its script");
+        dpop = { status: "ran", ...dpopOverhead };
+      } catch (error) {
+        dpop = { status: "failed", reason: messageOf(error) };
+      }
+      return {
+        status: "ran",
+        browser: `Chromium ${browser.version()}`,
+        executable,
+        ...overhead,
+        dpop,
+      };
     } finally {
       await browser.close();
     }

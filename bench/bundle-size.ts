@@ -41,14 +41,24 @@ export const FETCH_TOKEN_APP: BundleSpec = {
   external: PEERS,
 };
 
-/** The ways of using the library, smallest first. */
+/** Usage (b): `passwordGrant` (refresh-token support included) and the Connect interceptor. */
+export const PASSWORD_GRANT_APP: BundleSpec = {
+  name: "(b) passwordGrant + createAuthInterceptor",
+  entry: "bench/apps/b-password-grant.ts",
+  external: PEERS,
+};
+
+/** Usage (e): usage (b) with `dpopProofs()`; (e) − (b) is what DPoP adds. */
+export const DPOP_APP: BundleSpec = {
+  name: "(e) passwordGrant + dpopProofs + createAuthInterceptor",
+  entry: "bench/apps/e-password-grant-dpop.ts",
+  external: PEERS,
+};
+
+/** The ways of using the library. */
 export const USAGE_BUNDLES: readonly BundleSpec[] = [
   FETCH_TOKEN_APP,
-  {
-    name: "(b) passwordGrant + createAuthInterceptor",
-    entry: "bench/apps/b-password-grant.ts",
-    external: PEERS,
-  },
+  PASSWORD_GRANT_APP,
   {
     name: "(c) passwordGrant + shareAcrossTabs + createAuthInterceptor",
     entry: "bench/apps/c-share-across-tabs.ts",
@@ -59,6 +69,12 @@ export const USAGE_BUNDLES: readonly BundleSpec[] = [
     entry: "bench/apps/d-grpc-web.ts",
     // The grpc-web runtime is the app's, like the peers.
     external: [...PEERS, "grpc-web"],
+  },
+  DPOP_APP,
+  {
+    name: "(f) refreshTokenGrant + createAuthInterceptor",
+    entry: "bench/apps/f-refresh-token-grant.ts",
+    external: PEERS,
   },
 ];
 

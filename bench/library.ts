@@ -5,7 +5,7 @@ import type * as Source from "../src/index.js";
 /** What the benchmarks call. */
 export type Library = Pick<
   typeof Source,
-  "createAuthInterceptor" | "createTokenSource" | "passwordGrant"
+  "createAuthInterceptor" | "createTokenSource" | "dpopProofs" | "passwordGrant"
 >;
 
 const ROOT = new URL("../", import.meta.url);

@@ -12,12 +12,19 @@ import {
 } from "./compare-clients.js";
 import type { Library } from "./library.js";
 
-/** A token source holding a token good for an hour, already fetched. */
-async function warmStaticSource({ createTokenSource }: Library): Promise<TokenSource> {
+/**
+ * A token source holding a token good for an hour, already fetched; with `dpop`, one that proves
+ * possession of its key (`dpopProofs()`) on every call.
+ */
+async function warmStaticSource(
+  { createTokenSource, dpopProofs }: Library,
+  dpop = false,
+): Promise<TokenSource> {
   // As long as a real ES256 JWT, so the header costs what it would.
   const token = `eyJhbGciOiJFUzI1NiJ9.${"x".repeat(180)}.${"y".repeat(86)}`;
   const tokens = createTokenSource({
     fetchToken: async () => ({ token, expiresAt: Date.now() + 3_600_000 }),
+    ...(dpop ? { dpop: dpopProofs() } : {}),
   });
   await tokens.getToken();
   return tokens;
@@ -36,6 +43,27 @@ export async function measureMemoryOverhead(
   const bare = createClient(DemoService, routerTransport([]));
   const auth = createClient(DemoService, routerTransport([createAuthInterceptor(tokens)]));
   return compareClients(bare, auth, options);
+}
+
+/**
+ * What DPoP costs the client per call: through Connect's in-memory router transport (which checks
+ * no token and no proof), `createAuthInterceptor` on a warm Bearer source vs on the same source
+ * with `dpop: dpopProofs()`, which signs a fresh ECDSA P-256 proof for every call.
+ */
+export async function measureMemoryDpopOverhead(
+  lib: Library,
+  options: OverheadOptions,
+): Promise<Overhead> {
+  const { createAuthInterceptor } = lib;
+  const bearer = createClient(
+    DemoService,
+    routerTransport([createAuthInterceptor(await warmStaticSource(lib))]),
+  );
+  const dpop = createClient(
+    DemoService,
+    routerTransport([createAuthInterceptor(await warmStaticSource(lib, true))]),
+  );
+  return compareClients(bearer, dpop, options);
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startBenchServer } from "../bench/backend.js";
-import { FETCH_TOKEN_APP_BUDGET_BYTES, kyModules } from "../bench/budget.js";
+import { dpopModules, FETCH_TOKEN_APP_BUDGET_BYTES, kyModules } from "../bench/budget.js";
 import { measureFetchTokenApp } from "../bench/bundle-size.js";
 import { measureMemoryOverhead } from "../bench/overhead.js";
 import { runColdStorm, runRevocationStorm } from "../bench/storms.js";
@@ -25,10 +25,11 @@ describe("bench guards", () => {
     await server.close();
   });
 
-  it("keeps an app with its own fetchToken and the interceptor within FETCH_TOKEN_APP_BUDGET_BYTES, and free of ky", async () => {
+  it("keeps an app with its own fetchToken and the interceptor within FETCH_TOKEN_APP_BUDGET_BYTES, and free of ky and DPoP", async () => {
     const size = await measureFetchTokenApp();
     expect(size.gzipBytes).toBeGreaterThan(0);
     expect(kyModules(size)).toEqual([]);
+    expect(dpopModules(size)).toEqual([]);
     expect(size.gzipBytes).toBeLessThanOrEqual(FETCH_TOKEN_APP_BUDGET_BYTES);
   });
 
