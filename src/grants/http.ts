@@ -6,6 +6,8 @@ import {
   TokenFetchCode,
   TokenFetchError,
 } from "../token-fetch-error.js";
+import { capBody, MAX_TOKEN_RESPONSE_BYTES } from "./body.js";
+import { excerpt } from "./redact.js";
 
 /** What a token endpoint answered, read and checked. */
 export interface TokenAnswer extends GrantedToken {
@@ -15,14 +17,6 @@ export interface TokenAnswer extends GrantedToken {
   tokenType?: string | undefined;
 }
 
-/** The most a token answer may weigh: a token has no business being megabytes. */
-export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
-
-const EXCERPT_LENGTH = 120;
-/** How much of an error answer is read: enough for the excerpt, nothing like megabytes. */
-const ERROR_BODY_BYTES = 4 * 1024;
-/** How long an error answer's body may take to arrive: what came by then is the excerpt. */
-const ERROR_BODY_WAIT_MS = 1_000;
 /** The longest a single request may take; the source's signal bounds the whole fetch. */
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -191,40 +185,6 @@ async function fromKyError(
   return error;
 }
 
-/**
- * The response with a body that stops after a few KiB: an error answer's is cut
- * to ERROR_BODY_BYTES; a token answer longer than MAX_TOKEN_RESPONSE_BYTES fails
- * with `tooLarge`. The rest is never downloaded.
- */
-function capBody(response: Response, tooLarge?: (status: number) => Error): Response {
-  const source = response.body;
-  if (source === null) return response;
-  const reader = source.getReader();
-  let left = tooLarge === undefined ? ERROR_BODY_BYTES : MAX_TOKEN_RESPONSE_BYTES;
-  // The status of an error answer decides the outcome; its excerpt is not worth the whole budget.
-  const giveUpAt = tooLarge === undefined ? performance.now() + ERROR_BODY_WAIT_MS : undefined;
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = await readBefore(reader, giveUpAt);
-      if (next === undefined) {
-        reader.cancel().catch(() => {});
-        return controller.close();
-      }
-      const { done, value } = next;
-      if (done) return controller.close();
-      const over = value.byteLength > left;
-      if (over) reader.cancel().catch(() => {});
-      if (over && tooLarge !== undefined) return controller.error(tooLarge(response.status));
-      controller.enqueue(value.subarray(0, left));
-      left -= value.byteLength;
-      if (over) controller.close();
-    },
-    cancel: (reason) => reader.cancel(reason),
-  });
-  const { status, statusText, headers } = response;
-  return new Response(body, { status, statusText, headers });
-}
-
 const tooLarge = (status: number) =>
   new TokenFetchError(`the token response is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, {
     code: TokenFetchCode.Internal,
@@ -273,63 +233,4 @@ function retryAfterMs(response: Response): number {
   if (Number.isFinite(seconds)) return seconds * 1000;
   const date = Date.parse(header);
   return Number.isNaN(date) ? 0 : date - Date.now();
-}
-
-function excerpt(data: unknown, secret: string): string | undefined {
-  if (data === undefined || data === null || data === "") return undefined;
-  let text = typeof data === "string" ? data : JSON.stringify(data);
-  if (secret !== "") text = text.replace(secretPattern(secret), "[redacted]");
-  text = text.replace(/\s+/g, " ").trim();
-  return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
-}
-
-/** JSON's short escapes: how `"`, `\\`, `/` and some controls may appear inside a JSON string. */
-const SHORT_ESCAPES: Record<string, string> = {
-  '"': '\\"',
-  "\\": "\\\\",
-  "/": "\\/",
-  "\b": "\\b",
-  "\f": "\\f",
-  "\n": "\\n",
-  "\r": "\\r",
-  "\t": "\\t",
-};
-
-/**
- * Matches the secret (a password, a refresh token) as sent, and as an echo may spell it inside a JSON
- * string, whatever the encoder: any character as \\uXXXX (Go escapes <>&,
- * Python everything non-ASCII, in either case of hex), or a short escape (\\/).
- */
-function secretPattern(password: string): RegExp {
-  const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const hex = (unit: number) =>
-    [...unit.toString(16).padStart(4, "0")]
-      .map((digit) => (/[a-f]/.test(digit) ? `[${digit}${digit.toUpperCase()}]` : digit))
-      .join("");
-  const char = (ch: string) => {
-    const units = Array.from({ length: ch.length }, (_, i) => `\\\\u${hex(ch.charCodeAt(i))}`);
-    const forms = [literal(ch), units.join("")];
-    const short = SHORT_ESCAPES[ch];
-    if (short !== undefined) forms.push(literal(short));
-    return `(?:${forms.join("|")})`;
-  };
-  return new RegExp([...password].map(char).join(""), "g");
-}
-
-/** The next chunk, or undefined when `deadline` (a performance.now() time) passes first. */
-async function readBefore(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  deadline: number | undefined,
-): Promise<ReadableStreamReadResult<Uint8Array> | undefined> {
-  if (deadline === undefined) return reader.read();
-  let stopTimer = () => {};
-  const late = new Promise<undefined>((resolve) => {
-    const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
-    stopTimer = () => clearTimeout(timer);
-  });
-  try {
-    return await Promise.race([reader.read(), late]);
-  } finally {
-    stopTimer();
-  }
 }
