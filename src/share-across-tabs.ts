@@ -1,10 +1,6 @@
+import { failedMessage, type Message, parse, tokenMessage } from "./tab-channel.js";
 import type { SharedToken, SourceLink, TabLink, TabSharing } from "./tab-sharing.js";
-import {
-  type SessionEndReason,
-  TokenFetchCode,
-  TokenFetchError,
-  type TokenFetchErrorCode,
-} from "./token-fetch-error.js";
+import { TokenFetchError } from "./token-fetch-error.js";
 
 /** Options for {@link shareAcrossTabs}. */
 export interface ShareAcrossTabsOptions {
@@ -25,31 +21,9 @@ export interface TabApis {
 const ASK_TABS_MS = 40;
 const NOT_RUN: unique symbol = Symbol("not run");
 const ADOPTED: unique symbol = Symbol("adopted");
-const REASONS: readonly SessionEndReason[] = [
-  "credentials-refused",
-  "token-refused",
-  "refresh-token-refused",
-];
 
 /** Channels in use per lock manager (one per page in a browser): a second source must not join. */
 const inUse = new WeakMap<object, Set<string>>();
-
-type Message =
-  | { v: 2; type: "token"; token: string; expiresAt: number | null; state: string | null }
-  | { v: 2; type: "rejected"; token: string }
-  | { v: 2; type: "cleared"; token: string | null }
-  | { v: 2; type: "query" }
-  | { v: 2; type: "value-query"; name: string }
-  | { v: 2; type: "value"; name: string; value: unknown }
-  | {
-      v: 2;
-      type: "failed";
-      code: TokenFetchErrorCode;
-      status: number | null;
-      message: string;
-      reason: SessionEndReason | null;
-      until: number | null;
-    };
 
 /**
  * Shares one token source's token among the tabs of this origin, as the `crossTab` option of
@@ -110,11 +84,27 @@ function browserTabApis(): TabApis | undefined {
 interface Waiter {
   /** A token another tab published (or handed over when asked) was taken. */
   adopted: boolean;
-  /** Another tab's failure, heard while this fetch waited for the lock. */
+  /** Another tab's failure, heard before this fetch started its own request. */
   failure: TokenFetchError | undefined;
   /** Fetching itself: from here on another tab's failure is not this fetch's answer. */
   fetching: boolean;
   wake: () => void;
+}
+
+/** One source's end of the channel. */
+interface Link {
+  /** The lock and channel name. */
+  name: string;
+  apis: TabApis;
+  source: SourceLink;
+  timeoutMs: number;
+  post(message: Message): void;
+  /** Waiting for the other tabs to answer a query. */
+  answered: Set<() => void>;
+  waiter: Waiter | undefined;
+  /** Shared values this tab has, by name, and the checks that admit them. */
+  values: Map<string, unknown>;
+  checks: Map<string, (value: unknown) => boolean>;
 }
 
 function createTabLink(
@@ -127,252 +117,203 @@ function createTabLink(
   const port = new apis.BroadcastChannel(name);
   // Node's channels keep the process alive; a token source must not.
   (port as { unref?: () => void }).unref?.();
-  const answered = new Set<() => void>();
-  let waiter: Waiter | undefined;
-  /** Shared values this tab has, by name, and the checks that admit them. */
-  const values = new Map<string, unknown>();
-  const checks = new Map<string, (value: unknown) => boolean>();
-  const post = (message: Message) => port.postMessage(message);
-  const tokenMessage = (shared: SharedToken): Message => ({
-    v: 2,
-    type: "token",
-    token: shared.token,
-    expiresAt: shared.expiresAt ?? null,
-    state: shared.state ?? null,
-  });
-
+  const link: Link = {
+    name,
+    apis,
+    source,
+    timeoutMs,
+    post: (message) => port.postMessage(message),
+    answered: new Set(),
+    waiter: undefined,
+    values: new Map(),
+    checks: new Map(),
+  };
   port.onmessage = (event: MessageEvent<unknown>) => {
     const message = parse(event.data);
-    switch (message?.type) {
-      case "token": {
-        const { token, expiresAt, state } = message;
-        if (
-          source.adopt({ token, expiresAt: expiresAt ?? undefined, state: state ?? undefined }) &&
-          waiter
-        ) {
-          waiter.adopted = true;
-          waiter.wake();
-        }
-        for (const wake of answered) wake();
-        break;
-      }
-      case "rejected":
-        source.rejected(message.token);
-        break;
-      case "cleared":
-        source.cleared(message.token ?? undefined);
-        break;
-      case "query": {
-        const shared = source.current();
-        if (shared !== undefined) post(tokenMessage(shared));
-        break;
-      }
-      case "value-query":
-        if (values.has(message.name)) {
-          post({ v: 2, type: "value", name: message.name, value: values.get(message.name) });
-        }
-        break;
-      case "value": {
-        const { name: key, value } = message;
-        if (!values.has(key) && checks.get(key)?.(value) === true) values.set(key, value);
-        for (const wake of answered) wake();
-        break;
-      }
-      case "failed": {
-        const { code, status, reason, until } = message;
-        const error = new TokenFetchError(`${message.message} (fetched by another tab)`, {
-          code,
-          status: status ?? undefined,
-          reason: reason ?? undefined,
-        });
-        source.failed(error, until ?? undefined);
-        if (waiter !== undefined && !waiter.fetching) {
-          waiter.failure ??= error;
-          waiter.wake();
-        }
-        break;
-      }
-    }
+    if (message !== undefined) receive(link, message);
   };
-
-  /** Asks the other tabs (for a token, or a value); resolves when one answers or after `waitMs`. */
-  const ask = (waitMs: number, question: Message = { v: 2, type: "query" }) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        answered.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, waitMs);
-      answered.add(done);
-      post(question);
-    });
-
-  /**
-   * Runs `task` holding the channel's Web Lock. The wait ends early (the task is not run) when
-   * `cancelWait` aborts; a wait longer than timeoutMs takes the lock from its holder: a frozen tab
-   * must not stall the others (a closed tab's lock is released by the browser).
-   */
-  async function exclusive<T>(task: () => Promise<T>, cancelWait: AbortSignal, lock = name) {
-    const waiting = new AbortController();
-    const stopWaiting = () => waiting.abort();
-    cancelWait.addEventListener("abort", stopWaiting, { once: true });
-    const stealTimer = setTimeout(stopWaiting, timeoutMs);
-    try {
-      return await apis.locks.request(lock, { signal: waiting.signal }, () => {
-        clearTimeout(stealTimer);
-        return task();
-      });
-    } catch (error) {
-      if (!waiting.signal.aborted) throw error;
-      if (cancelWait.aborted) return NOT_RUN;
-      // Waited too long: the holder is stuck. Take the lock and fetch ourselves.
-      return await apis.locks.request(lock, { steal: true }, () => task());
-    } finally {
-      clearTimeout(stealTimer);
-      cancelWait.removeEventListener("abort", stopWaiting);
-    }
-  }
-
   return {
-    /**
-     * One tab at a time fetches: inside the lock, a token another tab published meanwhile (or
-     * hands over when asked) is taken instead of fetching again, and another tab's failure heard
-     * while waiting is this fetch's answer too.
-     */
-    async fetch(own, publish, signal) {
-      const wait = new AbortController();
-      const self: Waiter = {
-        adopted: false,
-        failure: undefined,
-        fetching: false,
-        wake: () => wait.abort(),
-      };
-      const settled = () => {
-        if (self.adopted) return true;
-        if (self.failure !== undefined) throw self.failure;
-        return false;
-      };
-      signal.addEventListener("abort", self.wake, { once: true });
-      waiter = self;
-      try {
-        const result = await exclusive(async () => {
-          // A token or failure heard now (the last holder's, an answer to the query) settles it.
-          if (settled()) return ADOPTED;
-          await ask(ASK_TABS_MS);
-          if (settled()) return ADOPTED;
-          self.fetching = true;
-          const fetched = await own();
-          // Published before the lock is released, so the next tab in line finds it.
-          post(tokenMessage(publish(fetched)));
-          return fetched;
-        }, wait.signal);
-        if (signal.aborted) throw signal.reason;
-        if (result === ADOPTED) return undefined;
-        if (result !== NOT_RUN) return result;
-        // Another tab's token or failure ended the wait.
-        return settled() ? undefined : await own();
-      } finally {
-        if (waiter === self) waiter = undefined;
-        signal.removeEventListener("abort", self.wake);
-      }
-    },
-    async shared(key, make, check) {
-      checks.set(key, check);
-      const held = () => values.get(key) as Parameters<typeof check>[0];
-      const result = await exclusive(
-        async () => {
-          if (!values.has(key)) await ask(ASK_TABS_MS, { v: 2, type: "value-query", name: key });
-          if (!values.has(key)) {
-            values.set(key, await make());
-            post({ v: 2, type: "value", name: key, value: values.get(key) });
-          }
-          return held();
-        },
-        new AbortController().signal,
-        `${name}:${key}`,
-      );
-      if (result === NOT_RUN || !check(result)) throw new Error(`no shared ${key}`);
-      return result;
-    },
-    rejected: (token) => post({ v: 2, type: "rejected", token }),
-    cleared: (token) => post({ v: 2, type: "cleared", token: token ?? null }),
-    failed({ code, status, message, reason }, until) {
-      post({
-        v: 2,
-        type: "failed",
-        code,
-        status: status ?? null,
-        message,
-        reason: reason ?? null,
-        until: until ?? null,
-      });
-    },
+    fetch: (own, publish, signal) => fetchForAll(link, own, publish, signal),
+    shared: (key, make, check) => sharedValue(link, key, make, check),
+    rejected: (token) => link.post({ v: 2, type: "rejected", token }),
+    cleared: (token) => link.post({ v: 2, type: "cleared", token: token ?? null }),
+    failed: (error, until) => link.post(failedMessage(error, until)),
   };
 }
 
-const isNumber = (value: unknown): value is number =>
-  typeof value === "number" && Number.isFinite(value);
-const orNull = <T>(value: unknown, check: (value: unknown) => value is T): T | null | undefined =>
-  value === null || value === undefined ? null : check(value) ? value : undefined;
-const isString = (value: unknown): value is string => typeof value === "string";
-
-/** Accepts only well-formed messages of this version: anything else on the channel is ignored. */
-function parse(data: unknown): Message | undefined {
-  if (typeof data !== "object" || data === null) return undefined;
-  const message = data as Record<string, unknown>;
-  if (message.v !== 2) return undefined;
-  const { type, token } = message;
-  switch (type) {
+/** What another tab said. */
+function receive(link: Link, message: Message): void {
+  const { source, waiter, values, post } = link;
+  switch (message.type) {
     case "token": {
-      const expiresAt = orNull(message.expiresAt, isNumber);
-      const state = orNull(message.state, isString);
-      if (!isString(token) || token === "" || expiresAt === undefined || state === undefined) {
-        return undefined;
+      const { token, expiresAt, state } = message;
+      const shared = { token, expiresAt: expiresAt ?? undefined, state: state ?? undefined };
+      if (source.adopt(shared) && waiter !== undefined) {
+        waiter.adopted = true;
+        waiter.wake();
       }
-      return { v: 2, type, token, expiresAt, state };
+      for (const wake of link.answered) wake();
+      break;
     }
     case "rejected":
-      return isString(token) ? { v: 2, type, token } : undefined;
-    case "cleared": {
-      const dropped = orNull(token, isString);
-      return dropped === undefined ? undefined : { v: 2, type, token: dropped };
+      source.rejected(message.token);
+      break;
+    case "cleared":
+      source.cleared(message.token ?? undefined);
+      break;
+    case "query": {
+      const shared = source.current();
+      if (shared !== undefined) post(tokenMessage(shared));
+      break;
     }
-    case "query":
-      return { v: 2, type };
     case "value-query":
-    case "value": {
-      const { name } = message;
-      if (!isString(name)) return undefined;
-      return type === "value-query"
-        ? { v: 2, type, name }
-        : { v: 2, type, name, value: message.value };
+      if (values.has(message.name)) {
+        post({ v: 2, type: "value", name: message.name, value: values.get(message.name) });
+      }
+      break;
+    case "value":
+      if (!values.has(message.name) && link.checks.get(message.name)?.(message.value) === true) {
+        values.set(message.name, message.value);
+      }
+      for (const wake of link.answered) wake();
+      break;
+    case "failed": {
+      const { code, status, reason, until } = message;
+      const error = new TokenFetchError(`${message.message} (fetched by another tab)`, {
+        code,
+        status: status ?? undefined,
+        reason: reason ?? undefined,
+      });
+      source.failed(error, until ?? undefined);
+      if (waiter !== undefined && !waiter.fetching) {
+        waiter.failure ??= error;
+        waiter.wake();
+      }
+      break;
     }
-    case "failed":
-      return parseFailure(message);
-    default:
-      return undefined;
   }
 }
 
-function parseFailure(message: Record<string, unknown>): Message | undefined {
-  // Canceled is never sent; a cut message keeps a stray essay off the callers' errors.
-  const { code, message: text } = message;
-  const status = orNull(message.status, Number.isInteger as (value: unknown) => value is number);
-  const until = orNull(message.until, isNumber);
-  const reason = orNull(message.reason, (value): value is SessionEndReason =>
-    REASONS.includes(value as SessionEndReason),
-  );
-  if (
-    (code !== TokenFetchCode.Internal &&
-      code !== TokenFetchCode.Unavailable &&
-      code !== TokenFetchCode.Unauthenticated) ||
-    !isString(text) ||
-    status === undefined ||
-    until === undefined ||
-    reason === undefined
-  ) {
-    return undefined;
+/** Asks the other tabs (for a token, or a value); resolves when one answers or after `waitMs`. */
+function ask(link: Link, waitMs: number, question: Message): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      link.answered.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, waitMs);
+    link.answered.add(done);
+    link.post(question);
+  });
+}
+
+/**
+ * Runs `task` holding a Web Lock. The wait ends early (the task is not run) when `cancelWait`
+ * aborts; a wait longer than timeoutMs takes the lock from its holder: a frozen tab must not
+ * stall the others (a closed tab's lock is released by the browser).
+ */
+async function exclusive<T>(
+  { apis, timeoutMs }: Link,
+  lock: string,
+  task: () => Promise<T>,
+  cancelWait: AbortSignal,
+): Promise<T | typeof NOT_RUN> {
+  const waiting = new AbortController();
+  const stopWaiting = () => waiting.abort();
+  cancelWait.addEventListener("abort", stopWaiting, { once: true });
+  const stealTimer = setTimeout(stopWaiting, timeoutMs);
+  try {
+    return await apis.locks.request(lock, { signal: waiting.signal }, () => {
+      clearTimeout(stealTimer);
+      return task();
+    });
+  } catch (error) {
+    if (!waiting.signal.aborted) throw error;
+    if (cancelWait.aborted) return NOT_RUN;
+    // Waited too long: the holder is stuck. Take the lock and fetch ourselves.
+    return await apis.locks.request(lock, { steal: true }, () => task());
+  } finally {
+    clearTimeout(stealTimer);
+    cancelWait.removeEventListener("abort", stopWaiting);
   }
-  return { v: 2, type: "failed", code, status, message: text.slice(0, 300), reason, until };
+}
+
+/**
+ * One tab at a time fetches: inside the lock, a token another tab published meanwhile (or hands
+ * over when asked) is taken instead of fetching again, and another tab's failure heard before
+ * this tab's own request is this fetch's answer too. Resolves undefined when a token was taken.
+ */
+async function fetchForAll<T>(
+  link: Link,
+  own: () => Promise<T>,
+  publish: (fetched: T) => SharedToken,
+  signal: AbortSignal,
+): Promise<T | undefined> {
+  const wait = new AbortController();
+  const self: Waiter = {
+    adopted: false,
+    failure: undefined,
+    fetching: false,
+    wake: () => wait.abort(),
+  };
+  const settled = () => {
+    if (self.adopted) return true;
+    if (self.failure !== undefined) throw self.failure;
+    return false;
+  };
+  signal.addEventListener("abort", self.wake, { once: true });
+  link.waiter = self;
+  try {
+    const result = await exclusive(
+      link,
+      link.name,
+      async () => {
+        // A token or failure heard now (the last holder's, an answer to the query) settles it.
+        if (settled()) return ADOPTED;
+        await ask(link, ASK_TABS_MS, { v: 2, type: "query" });
+        if (settled()) return ADOPTED;
+        self.fetching = true;
+        const fetched = await own();
+        // Published before the lock is released, so the next tab in line finds it.
+        link.post(tokenMessage(publish(fetched)));
+        return fetched;
+      },
+      wait.signal,
+    );
+    if (signal.aborted) throw signal.reason;
+    if (result === ADOPTED) return undefined;
+    if (result !== NOT_RUN) return result;
+    // Another tab's token or failure ended the wait.
+    return settled() ? undefined : await own();
+  } finally {
+    if (link.waiter === self) link.waiter = undefined;
+    signal.removeEventListener("abort", self.wake);
+  }
+}
+
+/** A value all tabs share: another tab's, asked for under its own lock, or made here. */
+async function sharedValue<T>(
+  link: Link,
+  key: string,
+  make: () => Promise<T>,
+  check: (value: unknown) => value is T,
+): Promise<T> {
+  const { values } = link;
+  link.checks.set(key, check);
+  const result = await exclusive(
+    link,
+    `${link.name}:${key}`,
+    async () => {
+      if (!values.has(key)) await ask(link, ASK_TABS_MS, { v: 2, type: "value-query", name: key });
+      if (!values.has(key)) {
+        values.set(key, await make());
+        link.post({ v: 2, type: "value", name: key, value: values.get(key) });
+      }
+      return values.get(key);
+    },
+    new AbortController().signal,
+  );
+  if (!check(result)) throw new Error(`no shared ${key}`);
+  return result;
 }

@@ -163,8 +163,11 @@ describe("crossTab: one token for all tabs", () => {
     const bWaiting = b.getToken();
     await sleep(20);
     expect(tabs.world.holder(tabs.lockName)).toBe("a");
-    // Closing tab a: the browser releases its lock; b, next in line, fetches itself.
+    // Closing tab a: the browser releases its lock; b, next in line, fetches itself once no tab
+    // answered its query. (A closed tab's fetch never lands; here the endpoint holds every
+    // fetch, so it is let go only after b has asked and started its own.)
     tabs.world.closeTab("a");
+    await sleep(100);
     release();
     expect(await bWaiting).toMatch(/^token-/);
     expect(tabs.fetches()).toBe(2);
