@@ -3,7 +3,9 @@ import {
   calculateJwkThumbprint,
   EmbeddedJWK,
   errors,
+  type FlattenedJWSInput,
   type JWK,
+  type JWSHeaderParameters,
   type JWTPayload,
   jwtVerify,
 } from "jose";
@@ -101,26 +103,49 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
     for (const [key, until] of seen) if (until < now) seen.delete(key);
   }
 
+  // A client proves the same key on every call: import it (and hash it) once, not per proof.
+  const keys = new Map<string, { key: Promise<CryptoKey | Uint8Array>; jkt: Promise<string> }>();
+  const embeddedKey = (header: JWSHeaderParameters, token: FlattenedJWSInput) => {
+    const jwk = header.jwk;
+    if (typeof jwk !== "object" || jwk === null || PRIVATE_MEMBERS.some((m) => m in jwk)) {
+      return EmbeddedJWK(header, token);
+    }
+    const id = `${header.alg}:${JSON.stringify(jwk)}`;
+    let known = keys.get(id);
+    if (known === undefined) {
+      known = { key: EmbeddedJWK(header, token), jkt: calculateJwkThumbprint(jwk, "sha256") };
+      // A bounded cache: a flood of fresh keys cannot grow it without limit.
+      if (keys.size >= 1000) keys.delete(keys.keys().next().value as string);
+      keys.set(id, known);
+      known.key.catch(() => keys.delete(id));
+    }
+    return known.key;
+  };
+  const thumbprintOf = (alg: string | undefined, jwk: JWK) =>
+    keys.get(`${alg}:${JSON.stringify(jwk)}`)?.jkt ?? calculateJwkThumbprint(jwk, "sha256");
+
   return {
     async verify(proof, check) {
       if (!proof) throw new DpopProofError("invalid_dpop_proof", "missing DPoP proof");
       let payload: JWTPayload;
       let jwk: JWK;
+      let alg: string | undefined;
       try {
-        const verified = await jwtVerify(proof, EmbeddedJWK, {
+        const verified = await jwtVerify(proof, embeddedKey, {
           typ: "dpop+jwt",
           algorithms,
           requiredClaims: ["iat", "jti", "htm", "htu"],
         });
         payload = verified.payload;
         jwk = verified.protectedHeader.jwk as JWK;
+        alg = verified.protectedHeader.alg;
       } catch (e) {
         throw new DpopProofError("invalid_dpop_proof", reasonOf(e), { cause: e });
       }
       if (PRIVATE_MEMBERS.some((member) => member in jwk)) {
         throw new DpopProofError("invalid_dpop_proof", "DPoP proof key has private members");
       }
-      const jkt = await calculateJwkThumbprint(jwk, "sha256");
+      const jkt = await thumbprintOf(alg, jwk);
       const { iat, jti, htm, htu } = payload as {
         iat: number;
         jti: unknown;
