@@ -10,11 +10,17 @@ import type { BundleSize } from "./bundle-size.js";
 export const FETCH_TOKEN_APP_GOAL_BYTES = 3_000;
 
 /**
- * What `npm test` enforces (test/bench-guards.test.ts): usage (a) must not grow past this. A
- * regression guard a little above the goal, so that a bundle that meets the goal keeps meeting it
- * give or take a small change.
+ * What `npm test` enforces (test/bench-guards.test.ts): usage (a) must not grow past this.
+ *
+ * Issue 12 set this guard at 3,500 B. Usage (a) measures about 6,400 B: besides the token source
+ * and interceptor of issue 12, it carries what the later issues require of every app, whatever
+ * its grant: refresh by generation, backoff, the session end and sticky logout (issue 13), the
+ * remaining deadline on a replay (13), `isAuthError` and `skip` (14), and the interceptors' hook
+ * for sender-constrained proofs (16; DPoP itself stays out of (a)). The guard moved to just above
+ * the measured size, so growth from here is caught; the goal stays at 3,000 B and `npm run bench`
+ * reports it as missed. The per-file breakdown is in the README's Performance section.
  */
-export const FETCH_TOKEN_APP_BUDGET_BYTES = 3_500;
+export const FETCH_TOKEN_APP_BUDGET_BYTES = 6_700;
 
 /** The files of a bundle that come from ky: usage (a) must have none. */
 export function kyModules(size: Pick<BundleSize, "bundled">): string[] {
