@@ -24,7 +24,7 @@ declare function showSignIn(reason: string): void;
 `;
 
 /** The ```ts blocks of a Markdown text, with the line each starts on. */
-export function typeScriptBlocks(markdown: string): { line: number; code: string }[] {
+function typeScriptBlocks(markdown: string): { line: number; code: string }[] {
   const blocks: { line: number; code: string }[] = [];
   const pattern = /^```ts\n([\s\S]*?)^```$/gm;
   for (const match of markdown.matchAll(pattern)) {
