@@ -5,13 +5,15 @@
 import {
   type Credentials,
   createTokenSource,
+  dpopProofs,
+  indexedDbKeyStore,
   passwordGrant,
   type SessionEndReason,
   shareAcrossTabs,
   type TokenInfo,
   type TokenSource,
 } from "../../src/index.js";
-import { DEFAULT_API_URL, tokenEndpoint } from "./lib/backend.js";
+import { DEFAULT_API_URL, revokeEndpoint, tokenEndpoint } from "./lib/backend.js";
 import {
   type ClientKind,
   type ClientOptions,
@@ -38,6 +40,27 @@ export interface HarnessSetup {
    * can hold one source per channel, so set up a page with a channel once. Default: not shared.
    */
   crossTab?: string | undefined;
+  /** Makes the source with `dpop: dpopProofs()`: DPoP-bound tokens and a proof per call. Default: Bearer. */
+  dpop?: boolean | undefined;
+  /**
+   * Keeps the DPoP key pair in IndexedDB under this database name
+   * (`dpopProofs({ store: indexedDbKeyStore(name) })`); implies `dpop`. Default: a key per source.
+   */
+  dpopKeyStore?: string | undefined;
+  /** Gives `passwordGrant` the backend's `revokeEndpoint`, so `clear()` revokes. Default: not given. */
+  revoke?: boolean | undefined;
+}
+
+/** What {@link Harness.storedKey} found in a DPoP key store: facts, never key material. */
+export interface StoredKeyInfo {
+  /** Whether the store holds a key pair. */
+  found: boolean;
+  /** `privateKey.extractable`. */
+  privateKeyExtractable?: boolean | undefined;
+  /** `privateKey.algorithm.name`, e.g. `"ECDSA"`. */
+  algorithm?: string | undefined;
+  /** The name of the error `crypto.subtle.exportKey("jwk", privateKey)` rejected with, if it did. */
+  exportError?: string | undefined;
 }
 
 /** A call's outcome: its value, or its error described. */
@@ -61,6 +84,12 @@ export interface HarnessStats {
   sessionEnded: SessionEndReason[];
   /** `onReplay` calls: calls replayed with a refreshed token. */
   replays: number;
+  /**
+   * Tokens this page fetched while it already held one of the session (its own or another tab's):
+   * refreshes, each of which rotated the refresh token at the demo backend. A sign-out ends the
+   * session; a sign-in is not counted.
+   */
+  refreshes: number;
   /** Calls started (a stream counts once). */
   calls: number;
   /** Calls that ended with an error. */
@@ -88,6 +117,8 @@ export interface Harness {
   peek(): TokenInfo | null;
   /** `tokens.clear()`. */
   clear(): void;
+  /** What `indexedDbKeyStore(database)` holds, read in this page. */
+  storedKey(database: string): Promise<StoredKeyInfo>;
 }
 
 declare global {
@@ -106,6 +137,8 @@ interface Session {
 
 let session: Session | undefined;
 let stats = zeroStats();
+/** Whether the page held a token since the last setup, sign-out or session end. */
+let inSession = false;
 
 const clientOutput = element("harness-client");
 const log = element("harness-log");
@@ -128,22 +161,36 @@ const harness: Harness = {
       session.tokens.clear();
     }
     stats = zeroStats();
+    inSession = false;
     log.replaceChildren();
     const apiUrl = options.apiUrl ?? DEFAULT_API_URL;
     const credentials = {
       username: options.username ?? "alice",
       password: options.password ?? "wonderland",
     };
-    // Asked before every sign-in, so setCredentials takes effect at the next one.
+    const { dpopKeyStore } = options;
     const tokens = createTokenSource({
       fetchToken: passwordGrant({
         endpoint: tokenEndpoint(apiUrl),
+        // Asked before every sign-in, so setCredentials takes effect at the next one.
         credentials: () => ({ ...credentials }),
+        revokeEndpoint: options.revoke ? revokeEndpoint(apiUrl) : undefined,
       }),
       crossTab: options.crossTab === undefined ? undefined : shareAcrossTabs(options.crossTab),
+      dpop:
+        dpopKeyStore !== undefined
+          ? dpopProofs({ store: indexedDbKeyStore(dpopKeyStore) })
+          : options.dpop
+            ? dpopProofs()
+            : undefined,
     });
     const unsubscribe = tokens.subscribe((event) => {
-      if (event.type === "token" && event.source === "fetch") stats.tokensFetched++;
+      if (event.type === "token" && event.source === "fetch") {
+        if (inSession) stats.refreshes++;
+        stats.tokensFetched++;
+      }
+      if (event.type === "token") inSession = true;
+      if (event.type === "cleared" || event.type === "session-ended") inSession = false;
       if (event.type === "token" && event.source === "shared") stats.tokensShared++;
       if (event.type === "error") stats.tokenErrors++;
       if (event.type === "session-ended") stats.sessionEnded.push(event.reason);
@@ -217,6 +264,21 @@ const harness: Harness = {
   stats: () => ({ ...stats, sessionEnded: [...stats.sessionEnded] }),
   peek: () => current().tokens.peek() ?? null,
   clear: () => current().tokens.clear(),
+  async storedKey(database) {
+    const pair = await indexedDbKeyStore(database).load();
+    if (pair === undefined) return { found: false };
+    const { privateKey } = pair;
+    const exportError = await crypto.subtle.exportKey("jwk", privateKey).then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e.name : String(e)),
+    );
+    return {
+      found: true,
+      privateKeyExtractable: privateKey.extractable,
+      algorithm: privateKey.algorithm.name,
+      exportError,
+    };
+  },
 };
 
 /** Runs a call, counts it, logs it on the page, and never rejects. */
@@ -247,6 +309,7 @@ function zeroStats(): HarnessStats {
     tokenErrors: 0,
     sessionEnded: [],
     replays: 0,
+    refreshes: 0,
     calls: 0,
     errors: 0,
   };

@@ -1,14 +1,23 @@
 /**
  * The demo page: sign in, call WhoAmI and Ticks through the auth interceptor, and watch the token
- * source fetch, refresh and replay. The token and the password are never shown or logged.
+ * source fetch, refresh (rotating the refresh token) and replay. Signing out revokes the refresh
+ * token. The tokens and the password are never shown or logged.
  */
 import {
   type Credentials,
   createTokenSource,
+  dpopProofs,
   passwordGrant,
   type SessionEndReason,
+  type TokenSource,
 } from "../../src/index.js";
-import { DEFAULT_API_URL, probeBackend, revokeAllTokens, tokenEndpoint } from "./lib/backend.js";
+import {
+  DEFAULT_API_URL,
+  probeBackend,
+  revokeAllTokens,
+  revokeEndpoint,
+  tokenEndpoint,
+} from "./lib/backend.js";
 import { type ClientKind, clientKinds, type DemoClient, isClientKind } from "./lib/clients.js";
 import { describeError, type ErrorInfo, formatError } from "./lib/describe-error.js";
 
@@ -19,10 +28,13 @@ const ui = {
   form: element<HTMLFormElement>("sign-in-form"),
   username: element<HTMLInputElement>("username"),
   password: element<HTMLInputElement>("password"),
+  dpop: element<HTMLInputElement>("dpop"),
   signOut: element<HTMLButtonElement>("sign-out"),
   subject: element("subject"),
   lifetime: element("token-lifetime"),
+  binding: element("token-binding"),
   tokensFetched: element("tokens-fetched"),
+  rotations: element("rotations"),
   replays: element("replays"),
   protocol: element<HTMLFieldSetElement>("protocol"),
   whoAmI: element<HTMLButtonElement>("who-am-i"),
@@ -45,31 +57,48 @@ let pendingSignIn: Credentials | undefined;
 /** Whether a token arrived since the last sign-in: a session the server can end. */
 let hadToken = false;
 let tokensFetched = 0;
+/** Refreshes since the last sign-in: the backend answers each with a new refresh token. */
+let rotations = 0;
 let replays = 0;
 /** Calls under way, oldest first, so that a replay shows on the call it belongs to. */
 const underway: Array<{ method: string; replayed: boolean }> = [];
 
-// One token source for the whole app, shared by every client: one fetch serves every call.
-const tokens = createTokenSource({
-  fetchToken: passwordGrant({
-    endpoint: tokenEndpoint(apiUrl),
-    // undefined once signed in: a fetch that cannot refresh then ends the session.
-    credentials: () => pendingSignIn,
-  }),
-});
-tokens.subscribe((event) => {
-  if (event.type === "token") {
-    tokensFetched++;
-    ui.tokensFetched.textContent = String(tokensFetched);
-    // Signed in: from now on the grant refreshes without the password.
-    pendingSignIn = undefined;
-    ui.password.value = "";
-    hadToken = true;
-  } else if (event.type === "session-ended") {
-    sessionEnded(event.reason);
-  }
-});
+/**
+ * One token source for the whole app, shared by every client: one fetch serves every call. With
+ * `dpop`, its tokens are bound to a key pair made in this page (DPoP): a stolen token is useless
+ * without the key, which cannot be read out of the browser.
+ */
+function createSource(dpop: boolean): TokenSource {
+  const source = createTokenSource({
+    fetchToken: passwordGrant({
+      endpoint: tokenEndpoint(apiUrl),
+      // undefined once signed in: a fetch that cannot refresh then ends the session.
+      credentials: () => pendingSignIn,
+      // Signing out (clear()) revokes the refresh token at the server, not only here.
+      revokeEndpoint: revokeEndpoint(apiUrl),
+    }),
+    dpop: dpop ? dpopProofs() : undefined,
+  });
+  source.subscribe((event) => {
+    if (event.type === "token") {
+      tokensFetched++;
+      ui.tokensFetched.textContent = String(tokensFetched);
+      // A token after the sign-in's came from the refresh token, which the backend rotated.
+      if (hadToken) rotations++;
+      ui.rotations.textContent = String(rotations);
+      // Signed in: from now on the grant refreshes without the password.
+      pendingSignIn = undefined;
+      ui.password.value = "";
+      hadToken = true;
+    } else if (event.type === "session-ended") {
+      sessionEnded(event.reason);
+    }
+  });
+  return source;
+}
 
+let dpop = ui.dpop.checked;
+let tokens = createSource(dpop);
 let kind: ClientKind = "grpc-web";
 let client = createDemoClient(kind);
 
@@ -109,8 +138,17 @@ ui.form.addEventListener("submit", (event) => {
   event.preventDefault();
   // A new identity needs a new token: drop the old session first.
   tokens.clear();
+  if (ui.dpop.checked !== dpop) {
+    // DPoP is the source's choice, made when it is created: a new source and client.
+    dpop = ui.dpop.checked;
+    tokens = createSource(dpop);
+    client = createDemoClient(kind);
+  }
+  ui.binding.textContent = dpop ? "DPoP (bound to this page's key)" : "Bearer";
   pendingSignIn = { username: ui.username.value.trim(), password: ui.password.value };
   hadToken = false;
+  rotations = 0;
+  ui.rotations.textContent = "0";
   signedIn = true;
   ui.subject.textContent = "signing in…";
   renderSignedIn();
@@ -121,7 +159,10 @@ ui.signOut.addEventListener("click", () => {
   signOut();
   tokens.clear();
   ui.subject.textContent = "not signed in";
-  addLogEntry("Sign out").done("info", "the token source was cleared");
+  addLogEntry("Sign out").done(
+    "info",
+    "the token source was cleared and the refresh token revoked at the server",
+  );
 });
 
 /** The source says new tokens will not help: the user has to sign in again. */

@@ -39,6 +39,8 @@ test("the demo page signs in, calls, streams, survives a revocation and signs ou
   await expect(latest.getByTestId("log-protocol")).toHaveText(protocolLabel ?? "");
   await expect(page.getByTestId("subject")).toHaveText("alice");
   await expect(page.getByTestId("tokens-fetched")).toHaveText("1");
+  await expect(page.getByTestId("rotations")).toHaveText("0");
+  await expect(page.getByTestId("token-binding")).toHaveText("Bearer");
   await expect(page.getByTestId("token-lifetime")).toHaveText(/^\d+:\d\d left$/);
 
   await page.getByRole("button", { name: "Stream 5 ticks" }).click();
@@ -57,6 +59,8 @@ test("the demo page signs in, calls, streams, survives a revocation and signs ou
   await expect(latest.getByTestId("log-detail")).toContainText("replayed once with a new token");
   await expect(page.getByTestId("replays")).toHaveText("1");
   await expect(page.getByTestId("tokens-fetched")).toHaveText("2");
+  // The new token came from the refresh token, which the server rotated.
+  await expect(page.getByTestId("rotations")).toHaveText("1");
   await expect(page.getByTestId("subject")).toHaveText("alice");
 
   const screenshot = await page.screenshot({ fullPage: true });
@@ -72,14 +76,46 @@ test("the demo page signs in, calls, streams, survives a revocation and signs ou
   await expect(page.getByTestId("token-lifetime")).toHaveText("none");
   await expect(page.getByLabel("Password")).toHaveValue("");
   await expect(page.getByRole("button", { name: "Call WhoAmI" })).toBeDisabled();
+  // Signing out revoked the refresh token at the server, once.
+  await expect.poll(async () => (await backend.stats()).revocations).toBe(1);
 
   // Token requests: the 401, the sign-in, the refresh after the revocation. WhoAmI: the sign-in,
   // the revoked call and its replay.
   expect(await backend.stats()).toMatchObject({
     tokenRequests: 3,
     tokensIssued: 2,
+    rotations: 1,
+    revokeRequests: 1,
+    revocations: 1,
     unauthenticated: 1,
     calls: { WhoAmI: 3, Ticks: 1 },
+  });
+});
+
+test("the demo page with DPoP checked calls with DPoP-bound tokens", async ({
+  page,
+  backend,
+  clientKind,
+}) => {
+  const entries = page.getByTestId("log-entry");
+  await page.goto("/");
+  await page.getByTestId(`protocol-${clientKind}`).check();
+  await page.getByLabel("DPoP").check();
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(entries.first()).toHaveAttribute("data-outcome", "OK");
+  await expect(page.getByTestId("token-binding")).toHaveText(/^DPoP/);
+
+  await page.getByRole("button", { name: "Stream 5 ticks" }).click();
+  await expect(entries).toHaveCount(2);
+  await expect(entries.first()).toHaveAttribute("data-outcome", "OK");
+
+  expect(await backend.stats()).toMatchObject({
+    dpopTokensIssued: 1,
+    dpopCalls: 2,
+    dpopKeys: 1,
+    unauthenticated: 0,
   });
 });
 

@@ -1,7 +1,19 @@
-import { test as base, expect, type Locator, type Page } from "@playwright/test";
+import {
+  type BrowserContext,
+  test as base,
+  expect,
+  type Locator,
+  type Page,
+} from "@playwright/test";
 import type { DemoStats } from "../../demo/server/stats.js";
 import type { TokenFault } from "../../demo/server/token-faults.js";
-import type { CallResult, HarnessStats, TicksResult } from "../../demo/web/harness.js";
+import type {
+  CallResult,
+  HarnessSetup,
+  HarnessStats,
+  StoredKeyInfo,
+  TicksResult,
+} from "../../demo/web/harness.js";
 import type { ClientKind, TicksParams, WhoAmI } from "../../demo/web/lib/clients.js";
 import type { TokenInfo } from "../../src/index.js";
 import { API_URL } from "./servers.js";
@@ -14,6 +26,8 @@ export interface Backend {
   revokeRefresh(): Promise<void>;
   tokenFault(fault: TokenFault): Promise<void>;
   tokenTtl(seconds: number): Promise<void>;
+  /** Starts or stops requiring DPoP nonces. */
+  dpopNonces(on: boolean): Promise<void>;
   /** Clears faults and stats and restores the token lifetime; revocations stay. */
   reset(): Promise<void>;
   stats(): Promise<DemoStats>;
@@ -21,6 +35,10 @@ export interface Backend {
 
 /** `window.harness` of harness.html, driven from the test through `page.evaluate`. */
 export interface HarnessDriver {
+  /** The page the harness runs in. */
+  page: Page;
+  /** Sets the page up again, with the project's client kind and these options. */
+  setup(options: Omit<HarnessSetup, "client">): Promise<void>;
   whoAmI(): Promise<CallResult<WhoAmI>>;
   many(n: number): Promise<CallResult<WhoAmI>[]>;
   ticks(params: TicksParams): Promise<TicksResult>;
@@ -32,6 +50,8 @@ export interface HarnessDriver {
   peek(): Promise<TokenInfo | null>;
   /** `tokens.clear()`: signs out. */
   clear(): Promise<void>;
+  /** What `indexedDbKeyStore(database)` holds in the page. */
+  storedKey(database: string): Promise<StoredKeyInfo>;
   /** The lines the harness page shows, one per call. */
   log: Locator;
 }
@@ -47,16 +67,19 @@ export const PASSWORD = "wonderland";
 export const test = base.extend<ClientKindOption & { backend: Backend; harness: HarnessDriver }>({
   clientKind: ["grpc-web", { option: true }],
 
-  // Fails the test on an uncaught page error, or on a token or password in the console.
-  page: async ({ page }, use) => {
+  // Fails the test on an uncaught error, or a token or password in the console, in any of its pages.
+  context: async ({ context }, use) => {
     const problems: string[] = [];
-    page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
-    page.on("console", (message) => {
-      const text = message.text();
-      if (/eyJ[\w-]+\.eyJ/.test(text)) problems.push(`a JWT in the console: ${message.type()}`);
-      if (text.includes(PASSWORD)) problems.push(`the password in the console: ${message.type()}`);
+    context.on("page", (page) => {
+      page.on("pageerror", (error) => problems.push(`uncaught: ${error.message}`));
+      page.on("console", (message) => {
+        const text = message.text();
+        if (/eyJ[\w-]+\.eyJ/.test(text)) problems.push(`a JWT in the console: ${message.type()}`);
+        if (text.includes(PASSWORD))
+          problems.push(`the password in the console: ${message.type()}`);
+      });
     });
-    await use(page);
+    await use(context);
     expect(problems, "page errors and console leaks").toEqual([]);
   },
 
@@ -71,6 +94,7 @@ export const test = base.extend<ClientKindOption & { backend: Backend; harness: 
       revokeRefresh: () => post("/test/revoke-refresh"),
       tokenFault: (fault) => post("/test/token-fault", fault),
       tokenTtl: (seconds) => post("/test/token-ttl", { seconds }),
+      dpopNonces: (on) => post("/test/dpop-nonces", { on }),
       reset: () => post("/test/reset"),
       stats: async () => {
         const res = await request.get(`${API_URL}/test/stats`);
@@ -87,14 +111,18 @@ export const test = base.extend<ClientKindOption & { backend: Backend; harness: 
     await page.goto("/harness.html");
     await page.waitForFunction(() => window.harness !== undefined);
     await page.evaluate((client) => window.harness.setup({ client }), clientKind);
-    await use(drive(page));
+    await use(drive(page, clientKind));
   },
 });
 
 export { expect };
 
-function drive(page: Page): HarnessDriver {
+/** Drives harness.html in `page`, set up (or to be set up) with `clientKind`. */
+export function drive(page: Page, clientKind: ClientKind): HarnessDriver {
   return {
+    page,
+    setup: (options) =>
+      page.evaluate((o) => window.harness.setup(o), { ...options, client: clientKind }),
     whoAmI: () => page.evaluate(() => window.harness.whoAmI()),
     many: (n) => page.evaluate((count) => window.harness.many(count), n),
     ticks: (params) => page.evaluate((p) => window.harness.ticks(p), params),
@@ -111,8 +139,23 @@ function drive(page: Page): HarnessDriver {
     stats: () => page.evaluate(() => window.harness.stats()),
     peek: () => page.evaluate(() => window.harness.peek()),
     clear: () => page.evaluate(() => window.harness.clear()),
+    storedKey: (database) => page.evaluate((d) => window.harness.storedKey(d), database),
     log: page.getByTestId("harness-log").locator("li"),
   };
+}
+
+/** A new harness page in `context`, set up with `clientKind` and `options`. */
+export async function openHarness(
+  context: BrowserContext,
+  clientKind: ClientKind,
+  options: Omit<HarnessSetup, "client"> = {},
+): Promise<HarnessDriver> {
+  const page = await context.newPage();
+  await page.goto("/harness.html");
+  await page.waitForFunction(() => window.harness !== undefined);
+  const harness = drive(page, clientKind);
+  await harness.setup(options);
+  return harness;
 }
 
 /** The value of a call that must have succeeded; otherwise fails with the call's error. */

@@ -13,6 +13,11 @@ export function tokenEndpoint(apiUrl: string): string {
   return `${trimSlash(apiUrl)}/auth/token`;
 }
 
+/** URL of the backend's revocation endpoint (RFC 7009), where signing out revokes the refresh token. */
+export function revokeEndpoint(apiUrl: string): string {
+  return `${trimSlash(apiUrl)}/auth/revoke`;
+}
+
 /** How the backend answered a probe of its test routes. */
 export type BackendMode = "test" | "normal" | "unreachable";
 

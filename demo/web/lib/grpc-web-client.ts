@@ -11,7 +11,11 @@ export function grpcWebRuntimeClient(options: ClientOptions): DemoClient {
   const client = new GrpcWebClientBase({
     // connect-node serves grpc-web binary; grpc-web-text needs Envoy.
     format: "binary",
-    ...createGrpcWebInterceptors(options.tokens, { onReplay: options.onReplay }),
+    // baseUrl: grpc-web's interceptors are not told the call's URL, which a DPoP proof names.
+    ...createGrpcWebInterceptors(options.tokens, {
+      onReplay: options.onReplay,
+      baseUrl: options.apiUrl,
+    }),
   });
   const url = (method: string) => `${options.apiUrl}/demo.v1.DemoService/${method}`;
   return {
