@@ -123,7 +123,9 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   const flights = createFlights(session, {
     run(signal) {
       const own = () => fetchOwn(signal);
-      return tabs === undefined ? own() : tabs.fetch(own, (f) => share(f.entry), signal);
+      // Published with the state it came with: the rotated refresh token, not the spent one.
+      const publish = (f: Fetched) => ({ ...share(f.entry), state: f.state });
+      return tabs === undefined ? own() : tabs.fetch(own, publish, signal);
     },
     landed: (fetched, replacement) => state.install(fetched, "fetch", replacement),
     adopted: () => cache.entry,
