@@ -153,6 +153,27 @@ describe("crossTab: one token for all tabs", () => {
     expect(a.peek()).toBeUndefined();
   });
 
+  it("hands the grant's rotated state to the other tabs with the token, never the spent one", async () => {
+    const tabs = makeTabs();
+    const seen: (string | undefined)[] = [];
+    let rotations = 0;
+    const rotating = async ({ state }: { state: string | undefined }) => {
+      seen.push(state);
+      rotations++;
+      return { token: `rotated-${rotations}`, state: `refresh-${rotations}` };
+    };
+    const a = tabs.open("a", { fetchToken: rotating });
+    const b = tabs.open("b", { fetchToken: rotating });
+    expect(await a.getToken()).toBe("rotated-1");
+    await sleep(20);
+    // b took a's token; when b refreshes, it sends the refresh token a's fetch rotated to.
+    expect(await b.getToken()).toBe("rotated-1");
+    expect(await b.refresh("rotated-1")).toBe("rotated-2");
+    await sleep(20);
+    expect(await a.refresh("rotated-2")).toBe("rotated-3");
+    expect(seen).toEqual([undefined, "refresh-1", "refresh-2"]);
+  });
+
   it("does not stall when the tab holding the lock closes mid-fetch", async () => {
     const tabs = makeTabs();
     const release = tabs.hold();
