@@ -89,19 +89,39 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
     };
   };
 
+  let ready: Key | undefined;
+  const keyOf = async (): Promise<Key> => {
+    key ??= obtain();
+    try {
+      ready = await key;
+      return ready;
+    } catch (error) {
+      // A failure to make the key is not kept: the next proof tries again.
+      key = undefined;
+      throw error;
+    }
+  };
+  // Calls go to few URLs: parse each once.
+  const targets = new Map<string, { origin: string; htu: string }>();
+  const targetOf = (url: string) => {
+    let target = targets.get(url);
+    if (target === undefined) {
+      const parsed = new URL(url, globalThis.location?.href);
+      target = { origin: parsed.origin, htu: parsed.origin + parsed.pathname };
+      if (targets.size >= 64) targets.clear();
+      targets.set(url, target);
+    }
+    return target;
+  };
+
   const signer: DpopKey = {
     async proof(method, url, accessToken) {
-      key ??= obtain();
-      // A failure to make the key is not kept: the next proof tries again.
-      const { privateKey, header } = await key.catch((error: unknown) => {
-        key = undefined;
-        throw error;
-      });
-      const target = new URL(url, globalThis.location?.href);
+      const { privateKey, header } = ready ?? (await keyOf());
+      const { origin, htu } = targetOf(url);
       const claims: Record<string, string | number> = {
         jti: randomId(),
         htm: method,
-        htu: target.origin + target.pathname,
+        htu,
         iat: Math.floor(Date.now() / 1000),
       };
       if (accessToken !== undefined) {
@@ -111,9 +131,10 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
         }
         claims.ath = ath;
       }
-      const nonce = nonces.get(target.origin);
+      const nonce = nonces.get(origin);
       if (nonce !== undefined) claims.nonce = nonce;
-      const input = `${header}.${base64url(encoder.encode(JSON.stringify(claims)))}`;
+      // The claims are ASCII (a parsed URL, base64url, a checked nonce): btoa takes them as they are.
+      const input = `${header}.${base64urlOf(btoa(JSON.stringify(claims)))}`;
       const signature = await crypto.subtle.sign(
         { name: "ECDSA", hash: "SHA-256" },
         privateKey,
@@ -122,8 +143,7 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
       return `${input}.${base64url(signature)}`;
     },
     nonce(url, nonce) {
-      if (/^[\x21-\x7e]{1,512}$/.test(nonce))
-        nonces.set(new URL(url, globalThis.location?.href).origin, nonce);
+      if (/^[\x21-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
     },
     scheme: "DPoP",
     // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
@@ -131,7 +151,7 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
     challenge(url, code, headers) {
       const nonce =
         headers instanceof Headers ? headers.get("dpop-nonce") : headers?.["dpop-nonce"];
-      const origin = new URL(url, globalThis.location?.href).origin;
+      const { origin } = targetOf(url);
       if (typeof nonce !== "string" || nonce === "" || nonces.get(origin) === nonce) return false;
       signer.nonce(url, nonce);
       // A new nonce on any answer is kept; only a refusal (Unauthenticated) is worth a replay.
@@ -161,7 +181,9 @@ function randomId(): string {
 }
 
 function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  let binary = "";
-  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return base64urlOf(btoa(String.fromCharCode(...new Uint8Array(bytes))));
+}
+
+function base64urlOf(base64: string): string {
+  return base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
