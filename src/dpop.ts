@@ -70,28 +70,9 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
   let athFor = "";
   let ath = "";
 
-  const obtain = async (): Promise<Key> => {
-    const stored = await store?.load().catch(() => undefined);
-    const pair =
-      stored ??
-      (await (tabs === undefined
-        ? generate(store)
-        : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
-    const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
-    const header = {
-      typ: "dpop+jwt",
-      alg: "ES256",
-      jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
-    };
-    return {
-      privateKey: pair.privateKey,
-      header: base64url(encoder.encode(JSON.stringify(header))),
-    };
-  };
-
   let ready: Key | undefined;
   const keyOf = async (): Promise<Key> => {
-    key ??= obtain();
+    key ??= loadKey(store, tabs);
     try {
       ready = await key;
       return ready;
@@ -101,18 +82,7 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
       throw error;
     }
   };
-  // Calls go to few URLs: parse each once.
-  const targets = new Map<string, { origin: string; htu: string }>();
-  const targetOf = (url: string) => {
-    let target = targets.get(url);
-    if (target === undefined) {
-      const parsed = new URL(url, globalThis.location?.href);
-      target = { origin: parsed.origin, htu: parsed.origin + parsed.pathname };
-      if (targets.size >= 64) targets.clear();
-      targets.set(url, target);
-    }
-    return target;
-  };
+  const targetOf = urlParts();
 
   const signer: DpopKey = {
     async proof(method, url, accessToken) {
@@ -159,6 +129,41 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
     },
   };
   return signer;
+}
+
+/** The source's key pair: the store's, another tab's, or a new one; and its proof header. */
+async function loadKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): Promise<Key> {
+  const stored = await store?.load().catch(() => undefined);
+  const pair =
+    stored ??
+    (await (tabs === undefined
+      ? generate(store)
+      : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const header = {
+    typ: "dpop+jwt",
+    alg: "ES256",
+    jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+  };
+  return {
+    privateKey: pair.privateKey,
+    header: base64url(encoder.encode(JSON.stringify(header))),
+  };
+}
+
+/** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */
+function urlParts(): (url: string) => { origin: string; htu: string } {
+  const parts = new Map<string, { origin: string; htu: string }>();
+  return (url) => {
+    let known = parts.get(url);
+    if (known === undefined) {
+      const parsed = new URL(url, globalThis.location?.href);
+      known = { origin: parsed.origin, htu: parsed.origin + parsed.pathname };
+      if (parts.size >= 64) parts.clear();
+      parts.set(url, known);
+    }
+    return known;
+  };
 }
 
 async function generate(store: DpopKeyStore | undefined): Promise<CryptoKeyPair> {

@@ -7,8 +7,9 @@ import {
   type UnaryInterceptor,
   type UnaryResponse,
 } from "grpc-web";
-import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
+import { type AuthOptions, type ResolvedAuthOptions, resolveAuthOptions } from "./auth-options.js";
 import { ReplayingStream } from "./grpc-web-stream.js";
+import type { ProofScheme } from "./proof-scheme.js";
 import { TokenFetchError } from "./token-fetch-error.js";
 import { internalsOf, type TokenSource } from "./token-source.js";
 
@@ -60,51 +61,25 @@ export function createGrpcWebInterceptors(
   options: GrpcWebInterceptorOptions = {},
 ): GrpcWebInterceptors {
   const auth = resolveAuthOptions("createGrpcWebInterceptors", source, options);
-  const isAuthError = (error: unknown) => auth.isAuthError(error as never);
-  const hooks = internalsOf(source);
-  const proven = (token: string) => hooks?.proven(token);
-  const proofs = hooks?.proofs;
   const { baseUrl } = options;
   if (baseUrl !== undefined && typeof baseUrl !== "string") {
     throw new TypeError("createGrpcWebInterceptors: baseUrl must be a string");
   }
-  const urlOf = (request: Request<unknown, unknown>) =>
-    `${(baseUrl ?? globalThis.location?.origin ?? "").replace(/\/$/, "")}${request.getMethodDescriptor().getName()}`;
-  // A sender-constrained source (DPoP): `<scheme> <token>`, with a fresh proof on every attempt.
-  const prepare = async (request: Request<unknown, unknown>, token: string) => {
-    if (proofs === undefined) return withToken(request, auth.headerName, auth.headerValue(token));
-    const extra = await proofs.headers(urlOf(request), token);
-    return withToken(request, auth.headerName, `${proofs.scheme} ${token}`, extra);
+  const hooks = internalsOf(source);
+  const kit: GrpcWebKit = {
+    source,
+    auth,
+    isAuthError: (error) => auth.isAuthError(error as never),
+    proofs: hooks?.proofs,
+    urlOf: (request) =>
+      `${(baseUrl ?? globalThis.location?.origin ?? "").replace(/\/$/, "")}${request.getMethodDescriptor().getName()}`,
   };
-  /**
-   * What follows a failed attempt, per call: at most one replay for a DPoP nonce challenge and
-   * one with a refreshed token. Resolves to the token to replay with, or undefined: no replay.
-   */
-  const replayPlan = (request: Request<unknown, unknown>, deadline: number | undefined) => {
-    let refreshed = false;
-    let nonced = false;
-    return {
-      canRetry: () => !refreshed || (proofs !== undefined && !nonced),
-      retry(error: unknown, token: string): Promise<string> | undefined {
-        const metadata = (error as { metadata?: Record<string, string> }).metadata;
-        if (!nonced && proofs?.challenge(urlOf(request), codeOf(error), metadata)) {
-          nonced = true;
-          return Promise.resolve(token);
-        }
-        // Asked once per failure: the app's predicate may be costly, or throw.
-        const refused = isAuthError(error);
-        if (refreshed || !refused) {
-          if (refused) source.invalidate(token);
-          return undefined;
-        }
-        refreshed = true;
-        return withDeadline(source.refresh(token), deadline).then((fresh) => {
-          auth.notifyReplay(methodName(request));
-          return fresh;
-        });
-      },
-    };
-  };
+  const proven = (token: string) => hooks?.proven(token);
+  const prepare = (request: Request<unknown, unknown>, token: string) =>
+    prepared(kit, request, token);
+  const replayPlan = (request: Request<unknown, unknown>, deadline: number | undefined) =>
+    plan(kit, request, deadline);
+  const isAuthError = kit.isAuthError;
   /** Public methods (`skip`): `/acme.v1.UserService/GetPublicInfo` → service and method. */
   const skipped = (request: Request<unknown, unknown>) => {
     const match = /^\/?(.+)\/([^/]+)$/.exec(request.getMethodDescriptor().getName());
@@ -150,6 +125,57 @@ export function createGrpcWebInterceptors(
   };
 
   return { unaryInterceptors: [unary], streamInterceptors: [stream] };
+}
+
+/** What the grpc-web interceptors' calls share. */
+interface GrpcWebKit {
+  source: TokenSource;
+  auth: ResolvedAuthOptions;
+  isAuthError(error: unknown): boolean;
+  /** A sender-constrained source's proofs (DPoP), if any. */
+  proofs: ProofScheme | undefined;
+  /** The call's URL, which a proof names. */
+  urlOf(request: Request<unknown, unknown>): string;
+}
+
+/** The request for one attempt with `token`: `<scheme> <token>`, and a fresh proof for DPoP. */
+async function prepared(kit: GrpcWebKit, request: Request<unknown, unknown>, token: string) {
+  const { auth, proofs } = kit;
+  if (proofs === undefined) return withToken(request, auth.headerName, auth.headerValue(token));
+  const extra = await proofs.headers(kit.urlOf(request), token);
+  return withToken(request, auth.headerName, `${proofs.scheme} ${token}`, extra);
+}
+
+/**
+ * What follows a failed attempt, per call: at most one replay for a DPoP nonce challenge and one
+ * with a refreshed token. `retry` resolves to the token to replay with, or is undefined: no
+ * replay (a refused token is then told to the source).
+ */
+function plan(kit: GrpcWebKit, request: Request<unknown, unknown>, deadline: number | undefined) {
+  const { source, proofs } = kit;
+  let refreshed = false;
+  let nonced = false;
+  return {
+    canRetry: () => !refreshed || (proofs !== undefined && !nonced),
+    retry(error: unknown, token: string): Promise<string> | undefined {
+      const metadata = (error as { metadata?: Record<string, string> }).metadata;
+      if (!nonced && proofs?.challenge(kit.urlOf(request), codeOf(error), metadata)) {
+        nonced = true;
+        return Promise.resolve(token);
+      }
+      // Asked once per failure: the app's predicate may be costly, or throw.
+      const refused = kit.isAuthError(error);
+      if (refreshed || !refused) {
+        if (refused) source.invalidate(token);
+        return undefined;
+      }
+      refreshed = true;
+      return withDeadline(source.refresh(token), deadline).then((fresh) => {
+        kit.auth.notifyReplay(methodName(request));
+        return fresh;
+      });
+    },
+  };
 }
 
 /**
