@@ -35,6 +35,12 @@ async function prove({ proofs }: CallKit, req: Req, token: string): Promise<void
   }
 }
 
+/** Proves the key (DPoP) for an attempt with `token`, then sends it. */
+export async function proveAndSend(kit: CallKit, req: Req, token: string, next: Next) {
+  await prove(kit, req, token);
+  return next(req);
+}
+
 /** The server asked for one more try with a new nonce (DPoP's `use_dpop_nonce`). */
 function nonceChallenge({ proofs }: CallKit, req: Req, error: unknown): boolean {
   if (proofs === undefined) return false;

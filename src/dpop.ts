@@ -73,12 +73,13 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
   let ready: Key | undefined;
   const keyOf = async (): Promise<Key> => {
     key ??= loadKey(store, tabs);
+    const loading = key;
     try {
-      ready = await key;
+      ready = await loading;
       return ready;
     } catch (error) {
-      // A failure to make the key is not kept: the next proof tries again.
-      key = undefined;
+      // A failure is not kept (unless a newer try replaced it): the next proof tries again.
+      if (key === loading) key = undefined;
       throw error;
     }
   };
@@ -113,7 +114,8 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
       return `${input}.${base64url(signature)}`;
     },
     nonce(url, nonce) {
-      if (/^[\x21-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
+      // RFC 9449's NQCHAR: visible ASCII but `"` and `\`.
+      if (/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
     },
     scheme: "DPoP",
     // The call's URL without query or fragment is the proof's htu; calls are always POSTs.

@@ -3,6 +3,7 @@ import { type AuthOptions, resolveAuthOptions } from "./auth-options.js";
 import {
   type CallKit,
   type Next,
+  proveAndSend,
   type Req,
   serverStream,
   tokenOrConnectError,
@@ -77,7 +78,8 @@ export function createAuthInterceptor(
       return serverStream(kit, next, req, token, waited);
     }
     setToken(req, token);
-    return next(req);
+    // Client and bidi streams are not replayed, but a DPoP source still proves its key.
+    return proofs === undefined ? next(req) : proveAndSend(kit, req, token, next);
   };
 
   return (next) => (req) => {

@@ -99,8 +99,8 @@ interface Link {
   source: SourceLink;
   timeoutMs: number;
   post(message: Message): void;
-  /** Waiting for the other tabs to answer a query. */
-  answered: Set<() => void>;
+  /** Waiting for the other tabs to answer, by question: `token`, or `value:<name>`. */
+  answered: Map<string, Set<() => void>>;
   waiter: Waiter | undefined;
   /** Shared values this tab has, by name, and the checks that admit them. */
   values: Map<string, unknown>;
@@ -123,7 +123,7 @@ function createTabLink(
     source,
     timeoutMs,
     post: (message) => port.postMessage(message),
-    answered: new Set(),
+    answered: new Map(),
     waiter: undefined,
     values: new Map(),
     checks: new Map(),
@@ -152,7 +152,7 @@ function receive(link: Link, message: Message): void {
         waiter.adopted = true;
         waiter.wake();
       }
-      for (const wake of link.answered) wake();
+      wakeAnswered(link, "token");
       break;
     }
     case "rejected":
@@ -175,7 +175,7 @@ function receive(link: Link, message: Message): void {
       if (!values.has(message.name) && link.checks.get(message.name)?.(message.value) === true) {
         values.set(message.name, message.value);
       }
-      for (const wake of link.answered) wake();
+      wakeAnswered(link, `value:${message.name}`);
       break;
     case "failed": {
       const { code, status, reason, until } = message;
@@ -194,24 +194,36 @@ function receive(link: Link, message: Message): void {
   }
 }
 
-/** Asks the other tabs (for a token, or a value); resolves when one answers or after `waitMs`. */
-function ask(link: Link, waitMs: number, question: Message): Promise<void> {
+/** Ends the waits for answers to one question: a token's answer does not end a value's wait. */
+function wakeAnswered(link: Link, question: string): void {
+  for (const wake of link.answered.get(question) ?? []) wake();
+}
+
+/**
+ * Asks the other tabs for a token, or for a shared value (`name`); resolves when one answers that
+ * question or after `waitMs`.
+ */
+function ask(link: Link, waitMs: number, name?: string): Promise<void> {
+  const question = name === undefined ? "token" : `value:${name}`;
+  const waiting = link.answered.get(question) ?? new Set<() => void>();
+  link.answered.set(question, waiting);
   return new Promise<void>((resolve) => {
     const done = () => {
       clearTimeout(timer);
-      link.answered.delete(done);
+      waiting.delete(done);
       resolve();
     };
     const timer = setTimeout(done, waitMs);
-    link.answered.add(done);
-    link.post(question);
+    waiting.add(done);
+    link.post(name === undefined ? { v: 2, type: "query" } : { v: 2, type: "value-query", name });
   });
 }
 
 /**
  * Runs `task` holding a Web Lock. The wait ends early (the task is not run) when `cancelWait`
- * aborts; a wait longer than timeoutMs takes the lock from its holder: a frozen tab must not
- * stall the others (a closed tab's lock is released by the browser).
+ * aborts; a wait longer than a holder could legitimately take (its question to the tabs and a
+ * fetch of timeoutMs, twice over) takes the lock from it: a frozen tab must not stall the others
+ * (a closed tab's lock is released by the browser).
  */
 async function exclusive<T>(
   { apis, timeoutMs }: Link,
@@ -222,13 +234,18 @@ async function exclusive<T>(
   const waiting = new AbortController();
   const stopWaiting = () => waiting.abort();
   cancelWait.addEventListener("abort", stopWaiting, { once: true });
-  const stealTimer = setTimeout(stopWaiting, timeoutMs);
+  // A healthy holder asks the tabs, then fetches within timeoutMs: only longer than that is stuck.
+  const stealTimer = setTimeout(stopWaiting, 2 * timeoutMs + ASK_TABS_MS);
+  let running: Promise<T> | undefined;
   try {
     return await apis.locks.request(lock, { signal: waiting.signal }, () => {
       clearTimeout(stealTimer);
-      return task();
+      running = task();
+      return running;
     });
   } catch (error) {
+    // The lock was stolen from this tab while its task ran: the task's own outcome still counts.
+    if (running !== undefined) return await running;
     if (!waiting.signal.aborted) throw error;
     if (cancelWait.aborted) return NOT_RUN;
     // Waited too long: the holder is stuck. Take the lock and fetch ourselves.
@@ -271,7 +288,7 @@ async function fetchForAll<T>(
       async () => {
         // A token or failure heard now (the last holder's, an answer to the query) settles it.
         if (settled()) return ADOPTED;
-        await ask(link, ASK_TABS_MS, { v: 2, type: "query" });
+        await ask(link, ASK_TABS_MS);
         if (settled()) return ADOPTED;
         self.fetching = true;
         const fetched = await own();
@@ -305,7 +322,7 @@ async function sharedValue<T>(
     link,
     `${link.name}:${key}`,
     async () => {
-      if (!values.has(key)) await ask(link, ASK_TABS_MS, { v: 2, type: "value-query", name: key });
+      if (!values.has(key)) await ask(link, ASK_TABS_MS, key);
       if (!values.has(key)) {
         values.set(key, await make());
         link.post({ v: 2, type: "value", name: key, value: values.get(key) });

@@ -75,8 +75,9 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       if (cache.reject(token)) events.emit({ type: "rejected" });
     },
     failed(error, tell, until) {
-      // A refusal also spends what the grant kept (a refresh token it was refused with).
-      if (session.failed(error, tell, until)) cache.state = undefined;
+      // A refusal here also spends what the grant kept (the refresh token it was refused with);
+      // another tab's refusal leaves this tab's state alone: that tab may have sent none.
+      if (session.failed(error, tell, until) && tell) cache.state = undefined;
     },
     signOut(tell, signedOut) {
       const dropped = cache.retire(signedOut);
@@ -115,8 +116,10 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       return fetched;
     } catch (error) {
       const failure = toTokenFetchError(error, signal);
-      // Told while this tab holds the lock, so the tabs in line fail with it, not fetch again.
-      if (!signal.aborted) state.failed(failure, true);
+      // Told while this tab holds the lock, so the tabs in line fail with it, not fetch again;
+      // but not a refusal made here without asking the server (no credentials in this tab).
+      const local = failure.code === TokenFetchCode.Unauthenticated && failure.status === undefined;
+      if (!signal.aborted) state.failed(failure, !local || failure.reason === "token-refused");
       throw failure;
     }
   };
@@ -240,7 +243,12 @@ function adopt(state: SourceState, shared: SharedToken, refreshMarginMs: number)
 function revoke(grant: TokenGrant, held: string, timeoutMs: number): void {
   if (grant.revoke === undefined) return;
   const signal = AbortSignal.timeout(timeoutMs);
-  raceSignal(grant.revoke({ state: held, signal }), signal).catch(() => {});
+  const { revoke: send } = grant;
+  // A revoke that throws at once, or returns no promise, must not break clear() either.
+  raceSignal(
+    Promise.resolve().then(() => send({ state: held, signal })),
+    signal,
+  ).catch(() => {});
 }
 
 function assertToken(token: unknown, method: string): void {

@@ -1,4 +1,10 @@
-import ky, { isHTTPError, isNetworkError, isTimeoutError, type KyInstance } from "ky";
+import ky, {
+  type HTTPError,
+  isHTTPError,
+  isNetworkError,
+  isTimeoutError,
+  type KyInstance,
+} from "ky";
 import type { DpopSigner, GrantedToken } from "../grant.js";
 import {
   codeForStatus,
@@ -98,15 +104,34 @@ export async function post(
         ...(dpop && { hooks: { beforeRequest: [prove], beforeRetry: [prove] } }),
       });
     } catch (error) {
-      // A nonce challenge (400 use_dpop_nonce): refused before anything was used, so one more try.
+      // A nonce challenge (use_dpop_nonce) is refused before anything was used: one more try.
+      // Any other answer, even one that hands out a nonce, is final: a refresh is never resent.
       const nonce = isHTTPError(error) ? error.response.headers.get("dpop-nonce") : null;
-      if (dpop !== undefined && nonce !== null && !challenged && isHTTPError(error)) {
-        dpop.nonce(error.request.url, nonce);
+      if (dpop !== undefined && nonce !== null && !challenged && isNonceChallenge(error)) {
+        dpop.nonce((error as HTTPError).request.url, nonce);
         continue;
       }
       throw await fromKyError(error, secret, refused);
     }
   }
+}
+
+/** OAuth's `error` code of an error answer (RFC 6749 §5.2), when it is one. */
+function oauthErrorOf(error: { data?: unknown }): string | undefined {
+  const code = (error.data as { error?: unknown } | undefined)?.error;
+  return typeof code === "string" && /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,40}$/.test(code)
+    ? code
+    : undefined;
+}
+
+/** A DPoP nonce challenge: 400 (token endpoint) or 401 with OAuth error `use_dpop_nonce`. */
+function isNonceChallenge(error: unknown): boolean {
+  if (!isHTTPError(error)) return false;
+  const { status, headers } = error.response;
+  return (
+    (status === 400 && oauthErrorOf(error) === "use_dpop_nonce") ||
+    (status === 401 && /use_dpop_nonce/.test(headers.get("www-authenticate") ?? ""))
+  );
 }
 
 /** A relative URL where nothing can resolve it (Node without `http`): a TypeError now, not later. */
@@ -155,10 +180,15 @@ async function fromKyError(
   if (isHTTPError(error)) {
     const { status, statusText } = error.response;
     const redirected = status === 0 || (status >= 300 && status < 400);
-    const oauthError = (error.data as { error?: unknown } | undefined)?.error;
+    // Only what OAuth's error codes and a status line may hold, redacted like the excerpt.
+    const oauthError = oauthErrorOf(error);
+    const said = [statusText, oauthError && `(${oauthError})`]
+      .filter((part) => part && /^[\x20-\x7e]{1,60}$/.test(part))
+      .map((part) => excerpt(part, secret))
+      .join(" ");
     const message = redirected
       ? "the token endpoint answered with a redirect, which is not followed so credentials never leave its origin"
-      : `the token endpoint answered ${status}${statusText ? ` ${statusText}` : ""}${typeof oauthError === "string" ? ` (${oauthError.slice(0, 40)})` : ""}`;
+      : `the token endpoint answered ${status}${said ? ` ${said}` : ""}`;
     const code = codeForStatus(status);
     return new TokenFetchError(message, {
       code,

@@ -62,7 +62,8 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
     let refreshToken = (await refresher.stored(state)) ?? unused;
     if (refreshToken === undefined && typeof initial === "function") {
       const given = await initial();
-      refreshToken = typeof given === "string" && given !== "" ? given : undefined;
+      refreshToken =
+        typeof given === "string" && given !== "" ? refresher.usable(given) : undefined;
     }
     if (refreshToken === undefined) {
       throw new TokenFetchError("there is no refresh token: sign in again", {

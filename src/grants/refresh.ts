@@ -27,8 +27,10 @@ export interface RefreshOptions {
 
 /** Refresh-token handling shared by `passwordGrant` and `refreshTokenGrant`. */
 export interface Refresher {
-  /** The refresh token to use: the session's state, else the store's (asked once). */
+  /** The refresh token to use: the session's state, else the store's (asked once); never a refused one. */
   stored(state: string | undefined): Promise<string | undefined>;
+  /** `refreshToken`, unless the endpoint refused it before. */
+  usable(refreshToken: string | undefined): string | undefined;
   /** Trades `refreshToken` for a token and its successor (rotation); sent at most once. */
   refresh(refreshToken: string, context: GrantContext): Promise<GrantedToken>;
   /** The granted token for an answer, keeping its refresh token (or `kept`, if it has none). */
@@ -49,6 +51,8 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
   // sending it again would be reuse, which revokes the whole family. So never retried.
   const once = tokenClient(options.http, false);
   let loaded = store === undefined;
+  // Refresh tokens the endpoint refused: never sent again, whoever offers them.
+  const refused = new Set<string>();
 
   const storeFailed = (operation: string) => (error: unknown) => {
     // The store's own error might quote what it was given: only its name is reported.
@@ -64,18 +68,22 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
     }
   };
 
+  const usable = (refreshToken: string | undefined) =>
+    refreshToken !== undefined && refused.has(refreshToken) ? undefined : refreshToken;
+
   const refresher: Refresher = {
     async stored(state) {
-      if (state !== undefined || loaded) return state;
+      if (state !== undefined || loaded) return usable(state);
       loaded = true;
       try {
         const value = await store?.load();
-        return typeof value === "string" && value !== "" ? value : undefined;
+        return typeof value === "string" && value !== "" ? usable(value) : undefined;
       } catch (error) {
         storeFailed("load")(error);
         return undefined;
       }
     },
+    usable,
     async refresh(refreshToken, { signal, dpop }) {
       try {
         const answer = await postForToken(once, refreshEndpoint, {
@@ -87,7 +95,10 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
         });
         return refresher.keep(answer, refreshToken);
       } catch (error) {
-        if (isRefusal(error)) save(undefined);
+        if (isRefusal(error)) {
+          refused.add(refreshToken);
+          save(undefined);
+        }
         throw error;
       }
     },
