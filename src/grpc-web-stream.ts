@@ -1,4 +1,5 @@
 import type { ClientReadableStream, Metadata, RpcError, Status } from "grpc-web";
+import { reportError } from "./report-error.js";
 
 type EventName = "data" | "error" | "status" | "metadata" | "end";
 // biome-ignore lint/suspicious/noExplicitAny: grpc-web's listeners take different argument types per event.
@@ -89,7 +90,14 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     // After the one terminal event only the trailing status and metadata may follow.
     if (this.#terminated && (terminal || eventType === "data")) return;
     if (terminal) this.#terminated = true;
-    for (const listener of [...this.#listeners[eventType]]) listener(value);
+    for (const listener of [...this.#listeners[eventType]]) {
+      try {
+        listener(value);
+      } catch (error) {
+        // App code that throws is reported, and breaks neither the stream nor the other listeners.
+        reportError(error);
+      }
+    }
   }
 
   #fail(error: RpcError): void {

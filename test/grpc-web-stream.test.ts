@@ -1,6 +1,6 @@
 import type { ClientReadableStream, Metadata, Request, StreamInterceptor } from "grpc-web";
 import { MethodDescriptor, RpcError } from "grpc-web";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createGrpcWebInterceptors } from "../src/grpc-web.js";
 import { createTokenSource, type ReplayEvent, TokenFetchError } from "../src/index.js";
 
@@ -132,6 +132,21 @@ function setup(scripts: Event[][], tokenOptions: { fail?: TokenFetchError } = {}
 }
 
 describe("the grpc-web stream wrapper", () => {
+  it("reports a listener that throws, and still tells the other listeners", async () => {
+    const reported = vi.spyOn(console, "error").mockImplementation(() => {});
+    const t = setup([success]);
+    t.stream.on("data", () => {
+      throw new Error("listener broke");
+    });
+    await t.settled();
+    expect(t.seen).toEqual(["data:1", "data:2", "status:0", "metadata:ok", "end"]);
+    expect(reported.mock.calls.map(([error]) => (error as Error).message)).toEqual([
+      "listener broke",
+      "listener broke",
+    ]);
+    reported.mockRestore();
+  });
+
   it("forwards a successful stream's events in order with one end", async () => {
     const t = setup([success]);
     await t.settled();

@@ -51,7 +51,6 @@ export function tokenClient(http: KyInstance | undefined, retry: boolean): KyIns
 export interface TokenRequest {
   json?: Record<string, string> | undefined;
   form?: URLSearchParams | undefined;
-  headers?: Record<string, string> | undefined;
   signal: AbortSignal;
   /** Redacted from any excerpt of the answer: the password or refresh token sent. */
   secret: string;
@@ -89,7 +88,7 @@ export async function postForToken(
 export async function post(
   client: KyInstance,
   endpoint: string | URL,
-  { json, form, headers, signal, secret, refused, dpop }: TokenRequest,
+  { json, form, signal, secret, refused, dpop }: TokenRequest,
 ): Promise<Response> {
   // Every request (a ky retry included) proves the key afresh: a proof is good for one request.
   const prove = async ({ request }: { request: Request }) => {
@@ -99,7 +98,7 @@ export async function post(
     try {
       return await client.post(endpoint, {
         ...(json === undefined ? { body: form as BodyInit } : { json }),
-        headers: { accept: "application/json", ...headers },
+        headers: { accept: "application/json" },
         signal,
         ...(dpop && { hooks: { beforeRequest: [prove], beforeRetry: [prove] } }),
       });
