@@ -1,4 +1,4 @@
-import { createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   Code,
@@ -98,25 +98,37 @@ export async function startBackend(
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    transport(kind, interceptors) {
-      switch (kind) {
-        case "router":
-          return createRouterTransport(routes, {
-            transport: { interceptors },
-            router: { interceptors: [verify] },
-          });
-        case "grpc-web":
-          return createGrpcWebTransport({ baseUrl: url, interceptors });
-        case "connect":
-          return createConnectTransport({ baseUrl: url, interceptors });
-      }
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+  return { url, transport: transportsTo(routes, verify, url), close: () => closeServer(server) };
+}
+
+/**
+ * The transports a test reaches `routes` through: Connect's router transport in memory, behind
+ * the server interceptor `verify`, or gRPC-Web and Connect to the loopback server at `url`.
+ */
+export function transportsTo(
+  routes: (router: ConnectRouter) => void,
+  verify: Interceptor,
+  url: string,
+): Backend["transport"] {
+  return (kind, interceptors) => {
+    switch (kind) {
+      case "router":
+        return createRouterTransport(routes, {
+          transport: { interceptors },
+          router: { interceptors: [verify] },
+        });
+      case "grpc-web":
+        return createGrpcWebTransport({ baseUrl: url, interceptors });
+      case "connect":
+        return createConnectTransport({ baseUrl: url, interceptors });
+    }
   };
+}
+
+/** Stops a test server at once, open connections and streams included. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
 }

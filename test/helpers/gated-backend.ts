@@ -5,15 +5,13 @@ import {
   ConnectError,
   type ConnectRouter,
   createContextKey,
-  createRouterTransport,
   type Interceptor,
   type Transport,
 } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import type { Authority } from "./authority.js";
-import type { TransportKind } from "./backend.js";
+import { closeServer, type TransportKind, transportsTo } from "./backend.js";
 
 const subjectKey = createContextKey<string>("anonymous");
 
@@ -101,24 +99,8 @@ export async function startGatedBackend(
     failNext(count, error) {
       for (let i = 0; i < count; i++) failures.push(error);
     },
-    transport(kind, interceptors) {
-      switch (kind) {
-        case "router":
-          return createRouterTransport(routes, {
-            transport: { interceptors },
-            router: { interceptors: [verify] },
-          });
-        case "grpc-web":
-          return createGrpcWebTransport({ baseUrl: url, interceptors });
-        case "connect":
-          return createConnectTransport({ baseUrl: url, interceptors });
-      }
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    transport: transportsTo(routes, verify, url),
+    close: () => closeServer(server),
   };
   return backend;
 }
