@@ -27,7 +27,7 @@ export function kyModules(size: Pick<BundleSize, "bundled">): string[] {
   return size.bundled.filter((path) => /(^|\/)node_modules\/ky\//.test(path));
 }
 
-/** The library's DPoP modules in a bundle (`src/dpop.ts`, `src/dpop-key-store.ts`): usage (a) must have none. */
+/** The library's DPoP modules in a bundle (anything under `src/dpop/`): usage (a) must have none. */
 export function dpopModules(size: Pick<BundleSize, "bundled">): string[] {
-  return size.bundled.filter((path) => /(^|\/)src\/dpop[^/]*\.ts$/.test(path));
+  return size.bundled.filter((path) => /(^|\/)src\/dpop\/[^/]+\.ts$/.test(path));
 }

@@ -36,7 +36,7 @@ export function bundleRows(bundles: readonly BundleSize[]): Row[] {
           ok: ky.length === 0,
         },
         {
-          measure: "bundle (a): DPoP modules in it (src/dpop*.ts)",
+          measure: "bundle (a): DPoP modules in it (src/dpop/)",
           value: dpop.length === 0 ? "none" : dpop.join(", "),
           goal: "none",
           ok: dpop.length === 0,

@@ -5,13 +5,13 @@ import ky, {
   isTimeoutError,
   type KyInstance,
 } from "ky";
-import type { DpopSigner, GrantedToken } from "../grant.js";
+import type { DpopSigner, GrantedToken } from "../core/grant.js";
 import {
   codeForStatus,
   type SessionEndReason,
   TokenFetchCode,
   TokenFetchError,
-} from "../token-fetch-error.js";
+} from "../core/token-fetch-error.js";
 import { capBody, MAX_TOKEN_RESPONSE_BYTES } from "./body.js";
 import { excerpt } from "./redact.js";
 

@@ -1,6 +1,6 @@
 import type { KyInstance } from "ky";
-import type { TokenGrant } from "../grant.js";
-import { TokenFetchCode, TokenFetchError } from "../token-fetch-error.js";
+import type { TokenGrant } from "../core/grant.js";
+import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint, postForToken, tokenClient } from "./http.js";
 import {
   checkRefreshOptions,

@@ -1,7 +1,7 @@
 import type { KyInstance } from "ky";
-import type { GrantContext, GrantedToken } from "../grant.js";
-import { reportError } from "../report-error.js";
-import { TokenFetchCode, TokenFetchError } from "../token-fetch-error.js";
+import type { GrantContext, GrantedToken } from "../core/grant.js";
+import { reportError } from "../core/report-error.js";
+import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { post, postForToken, type TokenAnswer, tokenClient } from "./http.js";
 
 /**

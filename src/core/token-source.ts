@@ -1,0 +1,55 @@
+import type { SessionEndReason, TokenFetchError } from "./token-fetch-error.js";
+
+/** What {@link TokenSource.subscribe} listeners receive. Events never carry the token. */
+export type TokenEvent =
+  /**
+   * A new token arrived: fetched by this source, or `shared` by another tab.
+   * `expiresAt` is this machine's estimate, `undefined` when unknown.
+   */
+  | { type: "token"; expiresAt: number | undefined; source: "fetch" | "shared" }
+  /** A fetch failed. */
+  | { type: "error"; error: TokenFetchError }
+  /** The server rejected the current token (here or in another tab); it was dropped. */
+  | { type: "rejected" }
+  /** `clear()` was called (here or in another tab). */
+  | { type: "cleared" }
+  /**
+   * New tokens will not help until the user signs in again: the endpoint refused the credentials
+   * or the refresh token, or the server refused a token fetched to replace a refused one. Sent
+   * once; again only after a token was fetched and a call succeeded with it, or after `clear()`.
+   */
+  | { type: "session-ended"; reason: SessionEndReason };
+
+/** What {@link TokenSource.peek} tells about the cached token, without the token. */
+export interface TokenInfo {
+  /** When the token expires (ms since the epoch, local clock), `undefined` if unknown. */
+  expiresAt: number | undefined;
+  /** Whether the next `getToken()` returns it without fetching. */
+  fresh: boolean;
+}
+
+/** Per-call options of {@link TokenSource} methods. */
+export interface TokenRequestOptions {
+  /** Aborts this caller's wait only; a shared fetch goes on for the others. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A cached, single-flight source of tokens. Create one with `createTokenSource`. */
+export interface TokenSource {
+  /** A token that is good to use now: the cached one, or a fresh one fetched once for all callers. */
+  getToken(options?: TokenRequestOptions): Promise<string>;
+  /**
+   * A token newer than `rejected`: the newer one at once if there is one, else one fetched once
+   * for all callers. Fails at once with Unauthenticated when the token that replaced `rejected`
+   * was refused too, or `rejected` is from before a `clear()`. `rejected` is never handed out again.
+   */
+  refresh(rejected: string, options?: TokenRequestOptions): Promise<string>;
+  /** The server refused `rejected` and no replay follows: it is never handed out again. */
+  invalidate(rejected: string): void;
+  /** Signs out: forgets the token, abandons a fetch under way (its callers get Canceled). */
+  clear(): void;
+  /** Listens to token events; returns the function that stops listening. */
+  subscribe(listener: (event: TokenEvent) => void): () => void;
+  /** Describes the cached token, or `undefined` when there is none. */
+  peek(): TokenInfo | undefined;
+}

@@ -1,0 +1,196 @@
+import type { DpopSigner } from "../core/grant.js";
+import type { ProofScheme } from "../core/proof-scheme.js";
+import type { TabLink } from "../core/tab-sharing.js";
+
+/**
+ * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
+ * page load. The key stays non-extractable: a store holds the `CryptoKey` objects, never their
+ * bytes. `indexedDbKeyStore()` is one.
+ */
+export interface DpopKeyStore {
+  /** The key pair saved last, or `undefined`. */
+  load(): Promise<CryptoKeyPair | undefined>;
+  /** Saves the key pair the source just made. */
+  save(pair: CryptoKeyPair): Promise<void>;
+}
+
+/** Options for {@link dpopProofs}. */
+export interface DpopProofsOptions {
+  /** Where the key pair outlives the page. Default: none, a new key per token source. */
+  store?: DpopKeyStore | undefined;
+}
+
+/** What a DPoP token source signs with: the value `dpopProofs()` returns, passed as `dpop`. */
+export interface DpopProofs {
+  /** Binds to one source (and its tabs); internal to this library. */
+  readonly bind: (tabs: TabLink | undefined) => DpopKey;
+}
+
+/** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
+export interface DpopKey extends DpopSigner, ProofScheme {}
+
+interface Key {
+  privateKey: CryptoKey;
+  /** The proof's protected header, base64url: the same for every proof. */
+  header: string;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * DPoP (RFC 9449) for a token source: `createTokenSource({ fetchToken, dpop: dpopProofs() })`.
+ * The source makes one ECDSA P-256 key pair with `extractable: false` and uses it for its whole
+ * life (with `shareAcrossTabs`, every tab uses the same one). The grants send a proof to the token
+ * endpoint and get tokens bound to the key; the interceptors send `authorization: DPoP <token>`
+ * and a fresh `dpop` proof on every attempt, and answer a server's nonce challenge with one replay.
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenSource({ fetchToken: passwordGrant(options), dpop: dpopProofs() });
+ * ```
+ */
+export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("dpopProofs: options must be an object");
+  }
+  const { store } = options;
+  if (
+    store !== undefined &&
+    (typeof store?.load !== "function" || typeof store.save !== "function")
+  ) {
+    throw new TypeError("dpopProofs: store must be { load(), save(pair) }");
+  }
+  return { bind: (tabs) => createDpopKey(store, tabs) };
+}
+
+function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): DpopKey {
+  let key: Promise<Key> | undefined;
+  const nonces = new Map<string, string>();
+  // The last token's hash: the same token is proved on many calls.
+  let athFor = "";
+  let ath = "";
+
+  let ready: Key | undefined;
+  const keyOf = async (): Promise<Key> => {
+    key ??= loadKey(store, tabs);
+    const loading = key;
+    try {
+      ready = await loading;
+      return ready;
+    } catch (error) {
+      // A failure is not kept (unless a newer try replaced it): the next proof tries again.
+      if (key === loading) key = undefined;
+      throw error;
+    }
+  };
+  const targetOf = urlParts();
+
+  const signer: DpopKey = {
+    async proof(method, url, accessToken) {
+      const { privateKey, header } = ready ?? (await keyOf());
+      const { origin, htu } = targetOf(url);
+      const claims: Record<string, string | number> = {
+        jti: randomId(),
+        htm: method,
+        htu,
+        iat: Math.floor(Date.now() / 1000),
+      };
+      if (accessToken !== undefined) {
+        if (athFor !== accessToken) {
+          ath = base64url(await crypto.subtle.digest("SHA-256", encoder.encode(accessToken)));
+          athFor = accessToken;
+        }
+        claims.ath = ath;
+      }
+      const nonce = nonces.get(origin);
+      if (nonce !== undefined) claims.nonce = nonce;
+      // The claims are ASCII (a parsed URL, base64url, a checked nonce): btoa takes them as they are.
+      const input = `${header}.${base64urlOf(btoa(JSON.stringify(claims)))}`;
+      const signature = await crypto.subtle.sign(
+        { name: "ECDSA", hash: "SHA-256" },
+        privateKey,
+        encoder.encode(input),
+      );
+      return `${input}.${base64url(signature)}`;
+    },
+    nonce(url, nonce) {
+      // RFC 9449's NQCHAR: visible ASCII but `"` and `\`.
+      if (/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
+    },
+    scheme: "DPoP",
+    // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
+    headers: async (url, token) => ({ dpop: await signer.proof("POST", url, token) }),
+    challenge(url, code, headers) {
+      const nonce =
+        headers instanceof Headers ? headers.get("dpop-nonce") : headers?.["dpop-nonce"];
+      const { origin } = targetOf(url);
+      if (typeof nonce !== "string" || nonce === "" || nonces.get(origin) === nonce) return false;
+      signer.nonce(url, nonce);
+      // A new nonce on any answer is kept; only a refusal (Unauthenticated) is worth a replay.
+      return code === 16;
+    },
+  };
+  return signer;
+}
+
+/** The source's key pair: the store's, another tab's, or a new one; and its proof header. */
+async function loadKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): Promise<Key> {
+  const stored = await store?.load().catch(() => undefined);
+  const pair =
+    stored ??
+    (await (tabs === undefined
+      ? generate(store)
+      : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const header = {
+    typ: "dpop+jwt",
+    alg: "ES256",
+    jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+  };
+  return {
+    privateKey: pair.privateKey,
+    header: base64url(encoder.encode(JSON.stringify(header))),
+  };
+}
+
+/** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */
+function urlParts(): (url: string) => { origin: string; htu: string } {
+  const parts = new Map<string, { origin: string; htu: string }>();
+  return (url) => {
+    let known = parts.get(url);
+    if (known === undefined) {
+      const parsed = new URL(url, globalThis.location?.href);
+      known = { origin: parsed.origin, htu: parsed.origin + parsed.pathname };
+      if (parts.size >= 64) parts.clear();
+      parts.set(url, known);
+    }
+    return known;
+  };
+}
+
+async function generate(store: DpopKeyStore | undefined): Promise<CryptoKeyPair> {
+  // Non-extractable: the private key can sign here, and never leave as bytes.
+  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+  await store?.save(pair).catch(() => {});
+  return pair;
+}
+
+function isKeyPair(value: unknown): value is CryptoKeyPair {
+  const pair = value as Partial<CryptoKeyPair> | undefined;
+  return pair?.privateKey instanceof CryptoKey && pair.publicKey instanceof CryptoKey;
+}
+
+function randomId(): string {
+  return base64url(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+function base64url(bytes: ArrayBuffer | Uint8Array): string {
+  return base64urlOf(btoa(String.fromCharCode(...new Uint8Array(bytes))));
+}
+
+function base64urlOf(base64: string): string {
+  return base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}

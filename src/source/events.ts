@@ -1,0 +1,29 @@
+import { reportError } from "../core/report-error.js";
+import type { TokenEvent } from "../core/token-source.js";
+
+/** A source's listeners: `emit` tells them all, and a broken one breaks nothing. */
+export function createTokenEvents() {
+  const listeners = new Set<(event: TokenEvent) => void>();
+  return {
+    emit(event: TokenEvent): void {
+      for (const listener of listeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          reportError(error);
+        }
+      }
+    },
+    subscribe(listener: (event: TokenEvent) => void): () => void {
+      if (typeof listener !== "function") {
+        throw new TypeError("subscribe: listener must be a function");
+      }
+      // A wrapper per subscription, so subscribing one function twice needs two unsubscribes.
+      const wrapped = (event: TokenEvent) => listener(event);
+      listeners.add(wrapped);
+      return () => {
+        listeners.delete(wrapped);
+      };
+    },
+  };
+}

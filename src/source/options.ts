@@ -1,0 +1,80 @@
+import type { TokenGrant } from "../core/grant.js";
+import type { TabSharing } from "../core/tab-sharing.js";
+import type { DpopProofs } from "../dpop/dpop-proofs.js";
+
+/** Options for `createTokenSource`. */
+export interface TokenSourceOptions {
+  /**
+   * How a token is obtained: `passwordGrant({ endpoint, credentials })`, `refreshTokenGrant(…)`,
+   * or your own `({ signal }) => Promise<string | { token, expiresAt? }>`. It gets a signal that
+   * aborts on timeout or `clear()`. A `TokenFetchError` it throws keeps its code; anything else
+   * counts as Unavailable. Required.
+   */
+  fetchToken: TokenGrant;
+  /** The most one fetch may take, retries included, in milliseconds. Default: 10 000. */
+  timeoutMs?: number | undefined;
+  /**
+   * A token this close to expiry is refreshed before it is used, in
+   * milliseconds; never more than half the token's lifetime. Default: 30 000.
+   */
+  refreshMarginMs?: number | undefined;
+  /** `shareAcrossTabs("my-app")`: one token (and one fetch) for all tabs of this origin. Default: none. */
+  crossTab?: TabSharing | undefined;
+  /**
+   * `dpopProofs()`: tokens bound to a non-extractable key this source holds (DPoP, RFC 9449).
+   * The grants prove the key to the token endpoint; the interceptors send `authorization: DPoP
+   * <token>` and a fresh proof on every attempt. Default: none, bearer tokens.
+   */
+  dpop?: DpopProofs | undefined;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_REFRESH_MARGIN_MS = 30_000;
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Checks the options once, with their defaults; TypeErrors say what to write instead. */
+export function resolveOptions(options: TokenSourceOptions) {
+  if (typeof options !== "object" || options === null) invalid("options", "an object");
+  const legacy = options as { endpoint?: unknown; credentials?: unknown; http?: unknown };
+  if (
+    legacy.endpoint !== undefined ||
+    legacy.credentials !== undefined ||
+    legacy.http !== undefined
+  ) {
+    throw new TypeError(
+      "createTokenSource: endpoint, credentials and http moved to passwordGrant: write createTokenSource({ fetchToken: passwordGrant({ endpoint, credentials }) })",
+    );
+  }
+  const { fetchToken: grant, crossTab, dpop } = options;
+  if (typeof grant !== "function") {
+    invalid("fetchToken", "a function: passwordGrant({ endpoint, credentials }) or your own");
+  }
+  // An object: a string has a `link` method of its own (String.prototype.link).
+  if (
+    crossTab !== undefined &&
+    (typeof crossTab !== "object" || typeof (crossTab as Partial<TabSharing>)?.link !== "function")
+  ) {
+    invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
+  }
+  if (dpop !== undefined && typeof (dpop as Partial<DpopProofs>)?.bind !== "function") {
+    invalid("dpop", "dpopProofs()");
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS) {
+    invalid("timeoutMs", `a positive number of milliseconds up to ${MAX_TIMER_MS}`);
+  }
+  const refreshMarginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+  if (
+    typeof refreshMarginMs !== "number" ||
+    !Number.isFinite(refreshMarginMs) ||
+    refreshMarginMs < 0
+  ) {
+    invalid("refreshMarginMs", "a finite number of milliseconds, 0 or more");
+  }
+  return { grant, timeoutMs, refreshMarginMs, crossTab, dpop };
+}
+
+/** Throws the TypeError for a bad option, naming it. */
+function invalid(option: string, must: string): never {
+  throw new TypeError(`createTokenSource: ${option} must be ${must}`);
+}

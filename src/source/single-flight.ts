@@ -1,0 +1,88 @@
+import { toTokenFetchError } from "../core/abort.js";
+import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
+import type { Fetched } from "./grant-result.js";
+import type { Session } from "./session.js";
+import type { Cached } from "./token-cache.js";
+
+/** What a flight does, and what it tells the source when it lands. */
+export interface FlightPlan {
+  /** Fetches (or, across tabs, takes another tab's token: undefined). */
+  run(signal: AbortSignal): Promise<Fetched | undefined>;
+  /** A fetched token arrived. */
+  landed(fetched: Fetched, replacement: boolean): Cached;
+  /** The token another tab published was taken meanwhile. */
+  adopted(): Cached | undefined;
+  /** The fetch failed. */
+  failed(error: TokenFetchError): void;
+}
+
+/** One fetch at a time for all callers. */
+export interface Flights {
+  /** The fetch under way, or a new one; `replacement` when a refused token needs replacing. */
+  start(replacement: boolean): Promise<Cached>;
+  /** Whether a fetch is under way. */
+  active(): boolean;
+  /** Sign-out: the fetch under way belongs to a session that ended; its callers get Canceled. */
+  abandon(): void;
+}
+
+interface Flight {
+  controller: AbortController;
+  promise: Promise<Cached>;
+  replacement: boolean;
+}
+
+export function createFlights(session: Session, plan: FlightPlan): Flights {
+  let flight: Flight | undefined;
+
+  const fly = async (self: Flight): Promise<Cached> => {
+    const { signal } = self.controller;
+    try {
+      const fetched = await plan.run(signal);
+      // clear() came first: this token belongs to a session that ended.
+      if (flight !== self) throw signal.reason;
+      flight = undefined;
+      session.fetched();
+      const landed =
+        fetched === undefined ? plan.adopted() : plan.landed(fetched, self.replacement);
+      if (landed === undefined) throw signal.reason;
+      return landed;
+    } catch (error) {
+      const failure = toTokenFetchError(error, signal);
+      if (flight === self) {
+        flight = undefined;
+        plan.failed(failure);
+      }
+      throw failure;
+    }
+  };
+
+  return {
+    start(replacement) {
+      if (flight !== undefined) {
+        flight.replacement ||= replacement;
+        return flight.promise;
+      }
+      const repeated = session.pending();
+      if (repeated !== undefined) return Promise.reject(repeated);
+      const self: Flight = {
+        controller: new AbortController(),
+        promise: undefined as never,
+        replacement,
+      };
+      flight = self;
+      self.promise = fly(self);
+      // Every caller may have stopped waiting; the outcome is still handled.
+      self.promise.catch(() => {});
+      return self.promise;
+    },
+    active: () => flight !== undefined,
+    abandon() {
+      const abandoned = flight;
+      flight = undefined;
+      abandoned?.controller.abort(
+        new TokenFetchError("the token source was cleared", { code: TokenFetchCode.Canceled }),
+      );
+    },
+  };
+}

@@ -1,0 +1,415 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  createTokenSource,
+  shareAcrossTabs,
+  type TokenEvent,
+  TokenFetchCode,
+  TokenFetchError,
+  type TokenSource,
+  type TokenSourceOptions,
+} from "../../src/index.js";
+import { createFakeLockWorld, type FakeLockWorld } from "../helpers/fake-locks.js";
+
+// Several "tabs" in one process: each its own token source, sharing a fake Web Locks
+// world and Node's real BroadcastChannel (which delivers between instances of a thread).
+// The same scenarios run in four real Chromium pages in test/browser/.
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const channels: BroadcastChannel[] = [];
+afterEach(() => {
+  for (const channel of channels.splice(0)) channel.close();
+});
+
+/** A BroadcastChannel constructor whose instances are closed after each test. */
+class TrackedChannel extends BroadcastChannel {
+  constructor(name: string) {
+    super(name);
+    channels.push(this);
+  }
+}
+
+interface Tabs {
+  world: FakeLockWorld;
+  /** The Web Lock's name for this set of tabs. */
+  lockName: string;
+  fetches: () => number;
+  open(id: string, extra?: Partial<TokenSourceOptions>): TokenSource;
+  events: Map<string, TokenEvent[]>;
+  /** Makes the next fetches hang until the returned function is called. */
+  hold(): () => void;
+}
+
+function makeTabs(
+  options: {
+    lifetimeMs?: number;
+    fetchDelayMs?: number;
+    channel?: string;
+    /** Makes a fetch fail with the error this returns (undefined: it succeeds). */
+    failure?: () => Error | undefined;
+  } = {},
+) {
+  const world = createFakeLockWorld();
+  const channel = options.channel ?? randomUUID();
+  let fetches = 0;
+  let gate: Promise<void> | undefined;
+  const events = new Map<string, TokenEvent[]>();
+  const tabs: Tabs = {
+    world,
+    lockName: `grpc-web-auth:${channel}`,
+    fetches: () => fetches,
+    events,
+    open(id, extra = {}) {
+      const source = createTokenSource({
+        fetchToken: async () => {
+          fetches++;
+          const n = fetches;
+          await sleep(options.fetchDelayMs ?? 30);
+          if (gate) await gate;
+          const failure = options.failure?.();
+          if (failure !== undefined) throw failure;
+          const token = `token-${n}`;
+          return options.lifetimeMs === undefined
+            ? token
+            : { token, expiresAt: Date.now() + options.lifetimeMs };
+        },
+        // Each tab its own lock manager, as each page has its own navigator.locks.
+        crossTab: shareAcrossTabs(channel, {
+          apis: { locks: world.tab(id), BroadcastChannel: TrackedChannel },
+        }),
+        ...extra,
+      });
+      const log: TokenEvent[] = [];
+      events.set(id, log);
+      source.subscribe((event) => log.push(event));
+      return source;
+    },
+    hold() {
+      let release = () => {};
+      gate = new Promise((resolve) => {
+        release = () => {
+          gate = undefined;
+          resolve();
+        };
+      });
+      return release;
+    },
+  };
+  return tabs;
+}
+
+describe("crossTab: one token for all tabs", () => {
+  it("makes one token request for a cold start in four tabs at once", async () => {
+    const tabs = makeTabs();
+    const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
+    const tokens = await Promise.all(sources.map((s) => s.getToken()));
+    expect(tabs.fetches()).toBe(1);
+    expect(new Set(tokens)).toEqual(new Set(["token-1"]));
+    const shared = [...tabs.events.values()].flat().filter((e) => e.type === "token");
+    expect(shared.filter((e) => e.type === "token" && e.source === "fetch")).toHaveLength(1);
+  });
+
+  it("hands a tab opened later the current token without fetching", async () => {
+    const tabs = makeTabs();
+    await tabs.open("a").getToken();
+    const late = tabs.open("late");
+    expect(await late.getToken()).toBe("token-1");
+    expect(tabs.fetches()).toBe(1);
+  });
+
+  it("refreshes an expiring token once across the tabs", async () => {
+    const tabs = makeTabs({ lifetimeMs: 400 });
+    const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
+    await Promise.all(sources.map((s) => s.getToken()));
+    await sleep(250);
+    const refreshed = await Promise.all(sources.map((s) => s.getToken()));
+    expect(tabs.fetches()).toBe(2);
+    expect(new Set(refreshed)).toEqual(new Set(["token-2"]));
+  });
+
+  it("lets the other tabs use the new token without fetching after one tab saw a rejection", async () => {
+    const tabs = makeTabs();
+    const [a, b, c] = ["a", "b", "c"].map((id) => tabs.open(id)) as [
+      TokenSource,
+      TokenSource,
+      TokenSource,
+    ];
+    const first = await a.getToken();
+    await Promise.all([b.getToken(), c.getToken()]);
+    expect(await a.refresh(first)).toBe("token-2");
+    await sleep(20);
+    expect(await b.getToken()).toBe("token-2");
+    expect(await c.refresh(first)).toBe("token-2");
+    expect(tabs.fetches()).toBe(2);
+  });
+
+  it("never adopts a token another tab reported as rejected", async () => {
+    const tabs = makeTabs();
+    const a = tabs.open("a");
+    const b = tabs.open("b");
+    const first = await a.getToken();
+    b.invalidate(first);
+    await sleep(20);
+    expect(a.peek()).toBeUndefined();
+  });
+
+  it("hands the grant's rotated state to the other tabs with the token, never the spent one", async () => {
+    const tabs = makeTabs();
+    const seen: (string | undefined)[] = [];
+    let rotations = 0;
+    const rotating = async ({ state }: { state: string | undefined }) => {
+      seen.push(state);
+      rotations++;
+      return { token: `rotated-${rotations}`, state: `refresh-${rotations}` };
+    };
+    const a = tabs.open("a", { fetchToken: rotating });
+    const b = tabs.open("b", { fetchToken: rotating });
+    expect(await a.getToken()).toBe("rotated-1");
+    await sleep(20);
+    // b took a's token; when b refreshes, it sends the refresh token a's fetch rotated to.
+    expect(await b.getToken()).toBe("rotated-1");
+    expect(await b.refresh("rotated-1")).toBe("rotated-2");
+    await sleep(20);
+    expect(await a.refresh("rotated-2")).toBe("rotated-3");
+    expect(seen).toEqual([undefined, "refresh-1", "refresh-2"]);
+  });
+
+  it("does not stall when the tab holding the lock closes mid-fetch", async () => {
+    const tabs = makeTabs();
+    const release = tabs.hold();
+    const a = tabs.open("a");
+    const b = tabs.open("b");
+    const aWaiting = a.getToken().catch((e: unknown) => e);
+    await sleep(5);
+    const bWaiting = b.getToken();
+    await sleep(20);
+    expect(tabs.world.holder(tabs.lockName)).toBe("a");
+    // Closing tab a: the browser releases its lock; b, next in line, fetches itself once no tab
+    // answered its query. (A closed tab's fetch never lands; here the endpoint holds every
+    // fetch, so it is let go only after b has asked and started its own.)
+    tabs.world.closeTab("a");
+    await sleep(100);
+    release();
+    expect(await bWaiting).toMatch(/^token-/);
+    expect(tabs.fetches()).toBe(2);
+    await aWaiting;
+  });
+
+  it("steals the lock from a tab that froze while holding it", async () => {
+    const tabs = makeTabs();
+    const release = tabs.hold();
+    const frozen = tabs.open("frozen");
+    const other = tabs.open("other", { timeoutMs: 300 });
+    frozen.getToken().catch(() => {});
+    await sleep(10);
+    expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
+    const started = Date.now();
+    // The frozen tab's fetch never finishes. A healthy holder may take its 40 ms question and a
+    // fetch of timeoutMs: the other tab waits that long twice over, then takes the lock.
+    const waiting = other.getToken();
+    await sleep(400);
+    expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
+    await sleep(400);
+    expect(tabs.world.holder(tabs.lockName)).toBe("other");
+    release();
+    expect(await waiting).toMatch(/^token-/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it("signs every tab out when one calls clear()", async () => {
+    const tabs = makeTabs();
+    const sources = ["a", "b", "c"].map((id) => tabs.open(id));
+    await Promise.all(sources.map((s) => s.getToken()));
+    sources[0]?.clear();
+    await sleep(20);
+    for (const source of sources) expect(source.peek()).toBeUndefined();
+    expect(tabs.events.get("b")?.at(-1)).toEqual({ type: "cleared" });
+  });
+
+  it("keeps two channels on one origin apart", async () => {
+    const appOne = makeTabs({ channel: `one-${randomUUID()}` });
+    const appTwo = makeTabs({ channel: `two-${randomUUID()}` });
+    const [x, y] = [appOne.open("x"), appTwo.open("y")];
+    await Promise.all([x.getToken(), y.getToken()]);
+    expect(appOne.fetches() + appTwo.fetches()).toBe(2);
+  });
+
+  it("ignores malformed messages on the channel", async () => {
+    const channel = randomUUID();
+    const tabs = makeTabs({ channel });
+    const a = tabs.open("a");
+    const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
+    for (const junk of [
+      null,
+      "x",
+      // Well formed, but of the old version.
+      { v: 1, type: "token", token: "t", expiresAt: null },
+      { v: 1, type: "failed", code: 14, status: 503, message: "old version" },
+      { v: 2, type: "token", token: "", expiresAt: null, state: null },
+      { v: 2, type: "token", token: "t", expiresAt: "soon", state: null },
+      { v: 2, type: "token", token: "t", expiresAt: null, state: 5 },
+      { v: 2, type: "cleared", token: 5 },
+      { v: 2, type: "token", token: "bad token with spaces", expiresAt: null, state: null },
+      {
+        v: 2,
+        type: "failed",
+        code: 1,
+        status: null,
+        message: "a cancel is not shared",
+        reason: null,
+        until: null,
+      },
+      {
+        v: 2,
+        type: "failed",
+        code: 14,
+        status: "503",
+        message: "status is not a number",
+        reason: null,
+        until: null,
+      },
+      {
+        v: 2,
+        type: "failed",
+        code: 99,
+        status: null,
+        message: "no such code",
+        reason: null,
+        until: null,
+      },
+      { v: 2, type: "failed", code: 14, status: null, reason: null, until: null },
+      {
+        v: 2,
+        type: "failed",
+        code: 16,
+        status: 401,
+        message: "no such reason",
+        reason: "bored",
+        until: null,
+      },
+      {
+        v: 2,
+        type: "failed",
+        code: 14,
+        status: 503,
+        message: "until is not a number",
+        reason: null,
+        until: "later",
+      },
+    ]) {
+      intruder.postMessage(junk);
+    }
+    await sleep(20);
+    expect(a.peek()).toBeUndefined();
+    expect(await a.getToken()).toBe("token-1");
+  });
+
+  it("fails the tabs waiting for the lock with a failed fetch's error instead of fetching in turn", async () => {
+    let down = true;
+    const tabs = makeTabs({
+      failure: () =>
+        down
+          ? new TokenFetchError("the token endpoint answered 503 Service Unavailable", {
+              code: TokenFetchCode.Unavailable,
+              status: 503,
+              bodyExcerpt: "upstream alice:wonderland down",
+            })
+          : undefined,
+    });
+    const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
+    const outcomes = await Promise.all(sources.map((s) => s.getToken().catch((e: unknown) => e)));
+
+    expect(tabs.fetches()).toBe(1);
+    for (const outcome of outcomes) {
+      expect(outcome).toBeInstanceOf(TokenFetchError);
+      expect(outcome).toMatchObject({ code: TokenFetchCode.Unavailable, status: 503 });
+    }
+    const relayed = outcomes.filter((e) => (e as Error).message.includes("another tab"));
+    expect(relayed).toHaveLength(3);
+    // What crosses the channel is the code, the status and the message: no body, no cause.
+    for (const error of relayed as TokenFetchError[]) {
+      expect(error.bodyExcerpt).toBeUndefined();
+      expect(error.cause).toBeUndefined();
+    }
+    // Each tab that was waiting heard of the failure through its own "error" event.
+    for (const log of tabs.events.values()) {
+      expect(log.filter((e) => e.type === "error")).toHaveLength(1);
+    }
+
+    // Every tab waits out the backoff the failure started: fast failures, no request.
+    down = false;
+    const [b] = sources.slice(1) as [TokenSource];
+    for (const source of sources) {
+      await expect(source.getToken()).rejects.toMatchObject({
+        code: TokenFetchCode.Unavailable,
+        repeated: true,
+      });
+    }
+    expect(tabs.fetches()).toBe(1);
+    // A failure is an answer for the callers waiting on it, not a verdict: once the first
+    // backoff (at most 1 s) is over, the next call fetches.
+    await sleep(1_000);
+    expect(await b.getToken()).toBe("token-2");
+    expect(tabs.fetches()).toBe(2);
+  });
+
+  it("does not fail a tab whose own fetch is under way with another tab's failure", async () => {
+    const channel = randomUUID();
+    const tabs = makeTabs({ channel, fetchDelayMs: 60 });
+    const a = tabs.open("a");
+    // a holds the lock and is fetching when another tab's failure arrives on the channel.
+    const pending = a.getToken();
+    await sleep(20 + 40); // past the ask that precedes a's fetch
+    const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
+    intruder.postMessage({
+      v: 2,
+      type: "failed",
+      code: 14,
+      status: 503,
+      message: "elsewhere",
+      reason: null,
+      until: null,
+    });
+    expect(await pending).toBe("token-1");
+    expect(tabs.fetches()).toBe(1);
+  });
+
+  it("works per tab where Web Locks or BroadcastChannel are missing", async () => {
+    let fetches = 0;
+    const make = () =>
+      createTokenSource({
+        fetchToken: async () => `token-${++fetches}`,
+        crossTab: shareAcrossTabs("per-tab"), // Node 20 has no navigator.locks
+      });
+    const [a, b] = [make(), make()];
+    expect(await a.getToken()).toBe("token-1");
+    expect(await b.getToken()).toBe("token-2");
+  });
+
+  it("rejects a channel that is not a non-empty string", () => {
+    expect(() => shareAcrossTabs("")).toThrow(TypeError);
+    expect(() => shareAcrossTabs("")).toThrow(/channel/);
+    expect(() => shareAcrossTabs(42 as unknown as string)).toThrow(/channel/);
+  });
+
+  it("refuses a second live source on one channel in the same page", () => {
+    const channel = randomUUID();
+    const apis = { locks: createFakeLockWorld().tab("a"), BroadcastChannel: TrackedChannel };
+    createTokenSource({
+      fetchToken: async () => "t",
+      crossTab: shareAcrossTabs(channel, { apis }),
+    });
+    expect(() =>
+      createTokenSource({
+        fetchToken: async () => "t",
+        crossTab: shareAcrossTabs(channel, { apis }),
+      }),
+    ).toThrow(TypeError);
+    expect(() =>
+      createTokenSource({
+        fetchToken: async () => "t",
+        crossTab: shareAcrossTabs(channel, { apis }),
+      }),
+    ).toThrow(channel);
+  });
+});
