@@ -1,6 +1,11 @@
 /** Refresh tokens are sent at most once each: bounds that hold whatever the endpoint answers. */
 import { describe, expect, it, onTestFinished } from "vitest";
-import { createTokenSource, dpopProofs, refreshTokenGrant, TokenFetchCode } from "../../src/index.js";
+import {
+  createTokenSource,
+  dpopProofs,
+  refreshTokenGrant,
+  TokenFetchCode,
+} from "../../src/index.js";
 import { createAuthority } from "../helpers/authority.js";
 import { startTokenEndpoint } from "../helpers/token-endpoint.js";
 
