@@ -50,8 +50,12 @@ export type OidcProviderEvent =
   | { type: "grant.success"; grantType: string | undefined }
   | {
       type: "grant.error" | "revocation.error" | "server_error";
+      /** The OAuth error code, such as `invalid_grant`. */
       error: string;
+      /** `error_description` as the client received it; often generic ("grant request is invalid"). */
       description: string | undefined;
+      /** The provider's internal reason, never sent to the client ("failed jkt verification"). */
+      detail: string | undefined;
     }
   | { type: "grant.revoked" }
   | { type: "refresh_token.consumed" }
@@ -69,7 +73,10 @@ export interface OidcProviderStats {
   invalidGrants: number;
   /** `use_dpop_nonce` challenges at the token endpoint. */
   dpopNonceChallenges: number;
-  /** Spent refresh tokens presented again ("refresh token already used"); each revoked its grant. */
+  /**
+   * Spent refresh tokens presented again (detail "refresh token already used"); each revoked its
+   * grant. The client sees only `invalid_grant`, "grant request is invalid".
+   */
   refreshTokenReuse: number;
   /** Refresh tokens spent by rotation. */
   refreshTokensConsumed: number;
@@ -242,11 +249,15 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   });
   const refused =
     (type: "grant.error" | "revocation.error" | "server_error") => (_ctx: unknown, err: Error) => {
-      const { error, error_description } = err as { error?: unknown; error_description?: unknown };
+      const field = (name: string) => {
+        const value: unknown = Reflect.get(err, name);
+        return typeof value === "string" ? value : undefined;
+      };
       events.push({
         type,
-        error: typeof error === "string" ? error : "server_error",
-        description: typeof error_description === "string" ? error_description : undefined,
+        error: field("error") ?? "server_error",
+        description: field("error_description"),
+        detail: field("error_detail"),
       });
     };
   provider.on("grant.error", refused("grant.error"));
@@ -310,7 +321,7 @@ function statsOf(events: readonly OidcProviderEvent[]): OidcProviderStats {
         bump(stats.tokenErrors, event.error);
         if (event.error === "invalid_grant") stats.invalidGrants++;
         if (event.error === "use_dpop_nonce") stats.dpopNonceChallenges++;
-        if (event.description === "refresh token already used") stats.refreshTokenReuse++;
+        if (event.detail === "refresh token already used") stats.refreshTokenReuse++;
         break;
       case "refresh_token.consumed":
         stats.refreshTokensConsumed++;
