@@ -190,12 +190,14 @@ describe("startOidcProvider and signIn", () => {
   });
 });
 
-describe("startOidcProvider with requireDpopNonce", () => {
+describe("startOidcProvider with requireDpopNonce and corsOrigins", () => {
+  const origin = "http://127.0.0.1:5173";
   let provider: OidcProvider;
   beforeAll(async () => {
-    provider = await startOidcProvider({ requireDpopNonce: true });
+    provider = await startOidcProvider({ requireDpopNonce: true, corsOrigins: [origin] });
   });
   afterAll(() => provider.close());
+  beforeEach(() => provider.reset());
 
   test("answers a proof without a nonce 400 use_dpop_nonce with a DPoP-Nonce header", async () => {
     const key = await generateKeyPair("ES256");
@@ -217,6 +219,34 @@ describe("startOidcProvider with requireDpopNonce", () => {
       tokenRequests: 4,
       dpopNonceChallenges: 2,
       grants: { authorization_code: 1, refresh_token: 1 },
+    });
+  });
+
+  test("lets pages of allowed origins read token answers, DPoP-Nonce included, and refuses others", async () => {
+    const post = (from: string) =>
+      fetch(provider.token, {
+        method: "POST",
+        headers: { origin: from },
+        body: new URLSearchParams({
+          grant_type: "refresh_token",
+          refresh_token: "unknown",
+          client_id: provider.clientId,
+        }),
+      });
+
+    const allowed = await post(origin);
+    expect(allowed.status).toBe(400);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe(origin);
+    expect(allowed.headers.get("access-control-expose-headers")).toContain("DPoP-Nonce");
+    const other = await post("http://elsewhere.test");
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    expect(await other.json()).toEqual({
+      error: "invalid_request",
+      error_description: "origin http://elsewhere.test not allowed for client: spa",
+    });
+    expect(provider.stats()).toMatchObject({
+      tokenRequests: 2,
+      tokenErrors: { invalid_grant: 1, invalid_request: 1 },
     });
   });
 });
