@@ -1,3 +1,4 @@
+import type { ProofScheme } from "./proof-scheme.js";
 import type { SessionEndReason, TokenFetchError } from "./token-fetch-error.js";
 
 /** What {@link TokenSource.subscribe} listeners receive. Events never carry the token. */
@@ -52,4 +53,20 @@ export interface TokenSource {
   subscribe(listener: (event: TokenEvent) => void): () => void;
   /** Describes the cached token, or `undefined` when there is none. */
   peek(): TokenInfo | undefined;
+  /**
+   * The cached token, synchronously, when a call may use it without waiting: it is fresh and a
+   * call already succeeded with it. The interceptors send such calls without awaiting anything.
+   * Optional: without it, every call awaits `getToken()`.
+   */
+  current?(): string | undefined;
+  /**
+   * A call succeeded with `token`. The interceptors say so once per token they had to wait for;
+   * it re-arms `session-ended` and lets `current()` hand the token out. Optional.
+   */
+  proven?(token: string): void;
+  /**
+   * How a call proves possession of the key `token` is bound to (DPoP): `undefined` for a bearer
+   * token. Optional: without it, every token is a bearer token.
+   */
+  proofFor?(token: string): ProofScheme | undefined;
 }

@@ -1,3 +1,4 @@
+import { GrpcCode } from "../core/codes.js";
 import type { DpopSigner } from "../core/grant.js";
 import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
@@ -36,6 +37,17 @@ interface Key {
 }
 
 const encoder = new TextEncoder();
+
+/** A `WWW-Authenticate` challenge for the DPoP scheme asking for a nonce (RFC 9449 §9). */
+const USE_DPOP_NONCE = /(?:^|,)\s*DPoP\s[^]*?\berror\s*=\s*"?use_dpop_nonce\b/i;
+
+function headerOf(
+  headers: Headers | Readonly<Record<string, string>> | undefined,
+  name: string,
+): string | undefined {
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  return headers?.[name];
+}
 
 /**
  * DPoP (RFC 9449) for a token source: `createTokenSource({ fetchToken, dpop: dpopProofs() })`.
@@ -119,15 +131,22 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
     },
     scheme: "DPoP",
     // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
-    headers: async (url, token) => ({ dpop: await signer.proof("POST", url, token) }),
-    challenge(url, code, headers) {
-      const nonce =
-        headers instanceof Headers ? headers.get("dpop-nonce") : headers?.["dpop-nonce"];
-      const { origin } = targetOf(url);
-      if (typeof nonce !== "string" || nonce === "" || nonces.get(origin) === nonce) return false;
-      signer.nonce(url, nonce);
-      // A new nonce on any answer is kept; only a refusal (Unauthenticated) is worth a replay.
-      return code === 16;
+    async prove(url, token) {
+      const nonce = nonces.get(targetOf(url).origin);
+      return { headers: { dpop: await signer.proof("POST", url, token) }, nonce };
+    },
+    challenge(url, { code, headers }, sent) {
+      const nonce = headerOf(headers, "dpop-nonce");
+      // A new nonce on any answer is kept for the next proofs.
+      if (nonce !== undefined && nonce !== "") signer.nonce(url, nonce);
+      if (
+        code !== GrpcCode.Unauthenticated ||
+        !USE_DPOP_NONCE.test(headerOf(headers, "www-authenticate") ?? "")
+      ) {
+        return undefined;
+      }
+      // Worth one more attempt only with a nonce other than the one this attempt's proof carried.
+      return nonce !== undefined && nonce !== "" && nonce !== sent?.nonce;
     },
   };
   return signer;

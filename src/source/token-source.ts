@@ -1,6 +1,5 @@
-import { abortReason, raceSignal, toTokenFetchError, withTimeout } from "../core/abort.js";
+import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort.js";
 import type { TokenGrant } from "../core/grant.js";
-import type { ProofScheme } from "../core/proof-scheme.js";
 import type { SharedToken, TabLink } from "../core/tab-sharing.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import type { TokenSource } from "../core/token-source.js";
@@ -11,23 +10,6 @@ import { createSession, type Session } from "./session.js";
 import { createFlights, type Flights } from "./single-flight.js";
 import { type Cached, createTokenCache, type TokenCache } from "./token-cache.js";
 import { type Entry, expiresAt, isFresh, isUsable, newEntry } from "./token-lifetime.js";
-
-/** What the interceptors of this library get from a source made by {@link createTokenSource}. */
-export interface SourceInternals {
-  /** The cached token, synchronously, when it is fresh and a call succeeded with it. */
-  fresh(): string | undefined;
-  /** A call succeeded with `token`. */
-  proven(token: string): void;
-  /** What proves possession of the source's key on each attempt (DPoP), if anything. */
-  proofs: ProofScheme | undefined;
-}
-
-const internals = new WeakMap<TokenSource, SourceInternals>();
-
-/** The fast-path hooks of a source made by {@link createTokenSource}; other sources have none. */
-export function internalsOf(source: TokenSource): SourceInternals | undefined {
-  return internals.get(source);
-}
 
 /**
  * Creates a token source: gets a token through its grant, caches it, refreshes it shortly before
@@ -128,18 +110,17 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   });
   state.flights = flights;
 
-  const source = sourceMethods(state);
-  internals.set(source, {
-    fresh: () => (cache.entry?.proven && isFresh(cache.entry) ? cache.entry.token : undefined),
+  return {
+    ...sourceMethods(state),
+    current: () => (cache.entry?.proven && isFresh(cache.entry) ? cache.entry.token : undefined),
     proven(token) {
       const cached = cache.known(token);
       if (cached === undefined || cached.proven) return;
       cached.proven = true;
       if (cached === cache.entry) session.proven();
     },
-    proofs: dpop,
-  });
-  return source;
+    proofFor: () => dpop,
+  };
 }
 
 /** What a source's parts share: its cache, session, flights and the steps that tell listeners. */
@@ -215,7 +196,7 @@ function obtain(
       throw error;
     },
   );
-  return raceSignal(token, signal);
+  return race(token, { signal });
 }
 
 /** Takes a token another tab has, unless it is known bad, signed out of or already expired. */
@@ -237,9 +218,9 @@ function revoke(grant: TokenGrant, held: string, timeoutMs: number): void {
   const signal = AbortSignal.timeout(timeoutMs);
   const { revoke: send } = grant;
   // A revoke that throws at once, or returns no promise, must not break clear() either.
-  raceSignal(
+  race(
     Promise.resolve().then(() => send({ state: held, signal })),
-    signal,
+    { signal },
   ).catch(() => {});
 }
 
