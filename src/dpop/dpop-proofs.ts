@@ -39,7 +39,7 @@ interface Key {
 const encoder = new TextEncoder();
 
 /** A `WWW-Authenticate` challenge for the DPoP scheme asking for a nonce (RFC 9449 §9). */
-const USE_DPOP_NONCE = /(?:^|,)\s*DPoP\s[^]*?\berror\s*=\s*"?use_dpop_nonce\b/i;
+const USE_DPOP_NONCE = /(?:^|,)\s*DPoP\s[\s\S]*?\berror\s*=\s*"?use_dpop_nonce\b/i;
 
 function headerOf(
   headers: Headers | Readonly<Record<string, string>> | undefined,
