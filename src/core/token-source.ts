@@ -19,7 +19,14 @@ export type TokenEvent =
    * or the refresh token, or the server refused a token fetched to replace a refused one. Sent
    * once; again only after a token was fetched and a call succeeded with it, or after `clear()`.
    */
-  | { type: "session-ended"; reason: SessionEndReason };
+  | { type: "session-ended"; reason: SessionEndReason }
+  /**
+   * `clear()` could not revoke the session's refresh token at the server (the grant's `revoke`
+   * failed, or took longer than `timeoutMs`): it is forgotten here but may still be alive there.
+   * `error.oauthError` holds the server's OAuth error code when it gave one. Sent in the tab that
+   * signed out only.
+   */
+  | { type: "revoke-failed"; error: TokenFetchError };
 
 /** What {@link TokenSource.peek} tells about the cached token, without the token. */
 export interface TokenInfo {

@@ -2,6 +2,7 @@ import { GrpcCode } from "../core/codes.js";
 import type { DpopSigner } from "../core/grant.js";
 import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
+import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
 
 /**
  * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
@@ -17,6 +18,14 @@ export interface DpopKeyStore {
 
 /** Options for {@link dpopProofs}. */
 export interface DpopProofsOptions {
+  /**
+   * The key pair to prove possession of: the one a sign-in bound its tokens to (`dpop_jkt`, RFC
+   * 9449 §10), so the refresh token it issued can be used. ECDSA P-256, with a non-extractable
+   * private key that can `sign`; anything else is a TypeError. With `store`, it is saved there,
+   * so a later page (or another tab) that gives only `store` uses the same key. Default: the
+   * store's key, another tab's, or a new one per token source.
+   */
+  keyPair?: CryptoKeyPair | undefined;
   /** Where the key pair outlives the page. Default: none, a new key per token source. */
   store?: DpopKeyStore | undefined;
 }
@@ -25,6 +34,12 @@ export interface DpopProofsOptions {
 export interface DpopProofs {
   /** Binds to one source (and its tabs); internal to this library. */
   readonly bind: (tabs: TabLink | undefined) => DpopKey;
+  /**
+   * The RFC 7638 SHA-256 thumbprint (base64url) of the `keyPair` given: the `dpop_jkt` to send
+   * with the authorization request (RFC 9449 §10). Rejects with a TypeError without `keyPair`
+   * (the key a source makes is not known before it exists).
+   */
+  readonly thumbprint: () => Promise<string>;
 }
 
 /** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
@@ -65,17 +80,34 @@ export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("dpopProofs: options must be an object");
   }
-  const { store } = options;
+  const { store, keyPair } = options;
   if (
     store !== undefined &&
     (typeof store?.load !== "function" || typeof store.save !== "function")
   ) {
     throw new TypeError("dpopProofs: store must be { load(), save(pair) }");
   }
-  return { bind: (tabs) => createDpopKey(store, tabs) };
+  if (keyPair !== undefined) checkKeyPair(keyPair);
+  let thumbprint: Promise<string> | undefined;
+  return {
+    bind: (tabs) => createDpopKey(store, tabs, keyPair),
+    thumbprint() {
+      if (keyPair === undefined) {
+        return Promise.reject(
+          new TypeError("dpopProofs: thumbprint() needs the keyPair option, the key to bind to"),
+        );
+      }
+      thumbprint ??= publicJwkOf(keyPair.publicKey).then(thumbprintOf);
+      return thumbprint;
+    },
+  };
 }
 
-function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): DpopKey {
+function createDpopKey(
+  store: DpopKeyStore | undefined,
+  tabs: TabLink | undefined,
+  given: CryptoKeyPair | undefined,
+): DpopKey {
   let key: Promise<Key> | undefined;
   const nonces = new Map<string, string>();
   // The last token's hash: the same token is proved on many calls.
@@ -84,7 +116,7 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
 
   let ready: Key | undefined;
   const keyOf = async (): Promise<Key> => {
-    key ??= loadKey(store, tabs);
+    key ??= loadKey(store, tabs, given);
     const loading = key;
     try {
       ready = await loading;
@@ -152,9 +184,14 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
   return signer;
 }
 
-/** The source's key pair: the store's, another tab's, or a new one; and its proof header. */
-async function loadKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): Promise<Key> {
-  const stored = await store?.load().catch(() => undefined);
+/** The source's key pair: the one given, the store's, another tab's, or a new one; and its header. */
+async function loadKey(
+  store: DpopKeyStore | undefined,
+  tabs: TabLink | undefined,
+  given: CryptoKeyPair | undefined,
+): Promise<Key> {
+  if (given !== undefined) await store?.save(given).catch(() => {});
+  const stored = given ?? (await store?.load().catch(() => undefined));
   const pair =
     stored ??
     (await (tabs === undefined

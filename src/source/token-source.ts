@@ -2,7 +2,7 @@ import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort
 import type { TokenGrant } from "../core/grant.js";
 import type { SharedToken, TabLink } from "../core/tab-sharing.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
-import type { TokenSource } from "../core/token-source.js";
+import type { TokenEvent, TokenSource } from "../core/token-source.js";
 import { createTokenEvents } from "./events.js";
 import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
 import { resolveOptions, type TokenSourceOptions } from "./options.js";
@@ -60,7 +60,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       grant.reset?.();
       if (tell) {
         tabs?.cleared(dropped.token);
-        if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs);
+        if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs, events.emit);
       }
       events.emit({ type: "cleared" });
     },
@@ -212,8 +212,17 @@ function adopt(state: SourceState, shared: SharedToken, refreshMarginMs: number)
   return true;
 }
 
-/** Revokes the session's grant state at the server: best effort, bounded by timeoutMs. */
-function revoke(grant: TokenGrant, held: string, timeoutMs: number): void {
+/**
+ * Revokes the session's grant state at the server, bounded by timeoutMs; a failure reaches the
+ * listeners as `revoke-failed` (a grant's own error is told by its name only: it may quote the
+ * token).
+ */
+function revoke(
+  grant: TokenGrant,
+  held: string,
+  timeoutMs: number,
+  emit: (event: TokenEvent) => void,
+): void {
   if (grant.revoke === undefined) return;
   const signal = AbortSignal.timeout(timeoutMs);
   const { revoke: send } = grant;
@@ -221,7 +230,20 @@ function revoke(grant: TokenGrant, held: string, timeoutMs: number): void {
   race(
     Promise.resolve().then(() => send({ state: held, signal })),
     { signal },
-  ).catch(() => {});
+  ).catch((error: unknown) => {
+    const failure =
+      error instanceof TokenFetchError
+        ? error
+        : signal.aborted
+          ? new TokenFetchError(`the revocation did not finish within ${timeoutMs} ms`, {
+              code: TokenFetchCode.Unavailable,
+            })
+          : new TokenFetchError(
+              `the grant's revoke failed (${error instanceof Error ? error.name : typeof error})`,
+              { code: TokenFetchCode.Internal },
+            );
+    emit({ type: "revoke-failed", error: failure });
+  });
 }
 
 function assertToken(token: unknown, method: string): void {
