@@ -14,6 +14,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health_pb.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
+import { dpopNonceRefusalNames } from "./backend-trailers.js";
 import {
   arr,
   at,
@@ -437,6 +438,20 @@ describe("envoy/envoy.yaml", () => {
       expect(expected.length).toBeGreaterThan(2);
       expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
         expect.arrayContaining(expected),
+      );
+    });
+
+    it("lets a Connect unary call read every trailer the backend sends with a DPoP nonce challenge", async () => {
+      // For Connect unary calls the bridge turns each gRPC trailer (but grpc-*) into a
+      // trailer-<name> header; browsers hide it cross-origin unless it is exposed.
+      const { trailers } = await dpopNonceRefusalNames();
+      const needed = trailers
+        .filter((name) => !name.startsWith("grpc-"))
+        .map((name) => `trailer-${name.toLowerCase()}`);
+      // Proves the capture saw the challenge, so the check is not vacuous.
+      expect(needed).toContain("trailer-dpop-nonce");
+      expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
+        expect.arrayContaining(needed),
       );
     });
 
