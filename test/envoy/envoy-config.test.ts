@@ -44,6 +44,17 @@ const README = readFileSync(
 /** Where the Lua filter puts each call's gRPC status and the access log reads it. */
 const GRPC_STATUS_KEY = "grpc_web_auth:grpc_status";
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const LOCAL_RATE_LIMIT_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const FILTER_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
+/** The filters that only make sense on calls jwt_authn admitted. */
+const GRPC_FILTERS = [
+  "envoy.filters.http.grpc_web",
+  "envoy.filters.http.connect_grpc_bridge",
+  "envoy.filters.http.lua",
+];
+/** The longest Retry-After the client's default backoff waits for (half its 10 s budget). */
+const CLIENT_MAX_RETRY_AFTER_SECONDS = 5;
 const CORS_POLICY_TYPE = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
 /** Splits a comma-separated header list such as `allow_headers` into lower-case names. */
@@ -143,9 +154,10 @@ describe("envoy/envoy.yaml", () => {
     expect(hcmOf(config).codec_type).toBe("AUTO");
   });
 
-  it("runs cors, then jwt_authn, then grpc_web and the Connect bridge, with the router last", () => {
+  it("runs cors, the token routes' rate limit, jwt_authn, then grpc_web and the Connect bridge, with the router last", () => {
     expect(httpFiltersOf(config).map((f) => f.name)).toEqual([
       "envoy.filters.http.cors",
+      "envoy.filters.http.local_ratelimit",
       "envoy.filters.http.jwt_authn",
       "envoy.filters.http.grpc_web",
       "envoy.filters.http.connect_grpc_bridge",
@@ -160,6 +172,7 @@ describe("envoy/envoy.yaml", () => {
     );
     expect(types).toEqual({
       "envoy.filters.http.cors": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors",
+      "envoy.filters.http.local_ratelimit": LOCAL_RATE_LIMIT_TYPE,
       "envoy.filters.http.jwt_authn":
         "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
       "envoy.filters.http.grpc_web":
@@ -191,6 +204,94 @@ describe("envoy/envoy.yaml", () => {
       expect(timeout).toBeGreaterThan(0);
       expect(timeout).toBeLessThanOrEqual(60);
     }
+  });
+
+  it("turns grpc_web, the Connect bridge and the Lua capture off on the token routes, and only there", () => {
+    for (const route of routesOf(config)) {
+      const isToken = at(route, "route", "cluster") === "token_service";
+      for (const name of GRPC_FILTERS) {
+        const perRoute = at(route, "typed_per_filter_config", name);
+        if (isToken) {
+          expect(perRoute, `${name} on ${JSON.stringify(route.match)}`).toEqual({
+            "@type": FILTER_CONFIG_TYPE,
+            disabled: true,
+          });
+        } else {
+          expect(perRoute, `${name} on ${JSON.stringify(route.match)}`).toBeUndefined();
+        }
+      }
+    }
+    // Nor on the virtual host, where it would reach the gRPC routes too.
+    for (const name of GRPC_FILTERS) {
+      expect(at(virtualHostOf(config), "typed_per_filter_config", name)).toBeUndefined();
+    }
+    // Token routes are exactly the routes jwt_authn exempts, so the bridge only sees admitted calls.
+    expect(tokenRoutes()).toHaveLength(3);
+  });
+
+  describe("rate limit on the token endpoint and revocation", () => {
+    const limited = ["/auth/token", "/auth/revoke"];
+
+    function limitOf(path: string): JsonObject {
+      const route = obj(
+        tokenRoutes().find((r) => at(r, "match", "path") === path),
+        `route ${path}`,
+      );
+      return obj(
+        at(route, "typed_per_filter_config", "envoy.filters.http.local_ratelimit"),
+        `local_ratelimit on ${path}`,
+      );
+    }
+
+    it("has no bucket in the filter itself, so every other route is unlimited", () => {
+      const filter = httpFilterConfig(config, "envoy.filters.http.local_ratelimit");
+      expect(filter.token_bucket).toBeUndefined();
+      for (const route of routesOf(config)) {
+        const path = at(route, "match", "path");
+        if (typeof path === "string" && limited.includes(path)) continue;
+        expect(
+          at(route, "typed_per_filter_config", "envoy.filters.http.local_ratelimit"),
+          JSON.stringify(route.match),
+        ).toBeUndefined();
+      }
+    });
+
+    it.each(limited)("limits %s with an enforced token bucket", (path) => {
+      const limit = limitOf(path);
+      expect(limit["@type"]).toBe(LOCAL_RATE_LIMIT_TYPE);
+      const bucket = obj(limit.token_bucket, "token_bucket");
+      expect(bucket.max_tokens).toBeGreaterThan(0);
+      expect(bucket.tokens_per_fill).toBeGreaterThan(0);
+      expect(seconds(bucket.fill_interval, "fill_interval")).toBeGreaterThan(0);
+      // Both default to 0 %: without them the filter neither counts nor refuses.
+      for (const key of ["filter_enabled", "filter_enforced"]) {
+        expect(at(limit, key, "default_value"), key).toEqual({
+          numerator: 100,
+          denominator: "HUNDRED",
+        });
+      }
+      // 429 by default; the client's backoff retries 429.
+      if (limit.status !== undefined) expect(at(limit, "status", "code")).toBe("TooManyRequests");
+    });
+
+    it.each(limited)("answers %s's 429 with a retry-after the client honours", (path) => {
+      const limit = limitOf(path);
+      const headers = arr(limit.response_headers_to_add, "response_headers_to_add");
+      const retryAfter = headers.find((h) => at(h, "header", "key") === "retry-after");
+      const value = Number(str(at(retryAfter ?? null, "header", "value"), "retry-after"));
+      expect(Number.isInteger(value)).toBe(true);
+      // Long enough for the bucket to refill, short enough for the client to wait for it.
+      const fill = seconds(at(limit, "token_bucket", "fill_interval"), "fill_interval");
+      expect(value).toBeGreaterThanOrEqual(fill);
+      expect(value).toBeLessThanOrEqual(CLIENT_MAX_RETRY_AFTER_SECONDS);
+    });
+
+    it("runs after cors, so a 429 carries CORS headers, and before jwt_authn", () => {
+      const names = httpFiltersOf(config).map((f) => f.name);
+      const index = names.indexOf("envoy.filters.http.local_ratelimit");
+      expect(index).toBeGreaterThan(names.indexOf("envoy.filters.http.cors"));
+      expect(index).toBeLessThan(names.indexOf("envoy.filters.http.jwt_authn"));
+    });
   });
 
   it("matches the token routes before the catch-all gRPC route", () => {
@@ -433,8 +534,16 @@ describe("envoy/envoy.yaml", () => {
       );
     });
 
-    it("exposes every header Connect's cors.exposedHeaders lists, plus dpop-nonce and date", () => {
-      const expected = [...cors.exposedHeaders.map((h) => h.toLowerCase()), "dpop-nonce", "date"];
+    it("exposes every header Connect's cors.exposedHeaders lists, plus those the client reads", () => {
+      const expected = [
+        ...cors.exposedHeaders.map((h) => h.toLowerCase()),
+        "dpop-nonce",
+        "date",
+        // The token endpoint's (and the edge's 429's) backoff hint.
+        "retry-after",
+        // The DPoP challenge (use_dpop_nonce) and its reason.
+        "www-authenticate",
+      ];
       expect(expected.length).toBeGreaterThan(2);
       expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
         expect.arrayContaining(expected),
