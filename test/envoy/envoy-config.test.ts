@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { cors, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
@@ -6,6 +7,7 @@ import { codeFromHttpStatus as grpcCodeFromHttpStatus } from "@connectrpc/connec
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { parseConfig } from "../../demo/server/config.js";
 import { startDemoServer } from "../../demo/server/server.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
@@ -36,6 +38,7 @@ import {
 import { localReplyFor, localReplyMappersOf } from "./local-reply.js";
 
 const config = loadEnvoyConfig();
+const DEV_CONFIG = fileURLToPath(new URL("../../envoy/dev-config.mjs", import.meta.url));
 const README = readFileSync(
   fileURLToPath(new URL("../../envoy/README.md", import.meta.url)),
   "utf8",
@@ -347,8 +350,20 @@ describe("envoy/envoy.yaml", () => {
       expect(at(grpcWeb, "route", "max_stream_duration", "grpc_timeout_header_max")).toBe("0s");
       // connect-timeout-ms becomes grpc-timeout only in the bridge, after Envoy set the deadline:
       // such calls need a route without the cap, or a 60 s deadline would be cut at the cap.
-      const connect = routeFor(path, { "connect-timeout-ms": "60000" });
+      const connect = routeFor(path, {
+        "connect-timeout-ms": "60000",
+        "connect-protocol-version": "1",
+      });
       expect(at(connect, "route", "max_stream_duration", "max_stream_duration")).toBe("0s");
+    }
+  });
+
+  it("caps a unary call that carries connect-timeout-ms without being a Connect call", () => {
+    for (const path of demoPaths("unary")) {
+      // A gRPC-Web call with the header: the bridge would not turn it into a deadline.
+      const route = routeFor(path, { "connect-timeout-ms": "600000", "x-grpc-web": "1" });
+      const cap = at(route, "route", "max_stream_duration", "max_stream_duration");
+      expect(seconds(cap, path)).toBeGreaterThan(0);
     }
   });
 
@@ -458,6 +473,34 @@ describe("envoy/envoy.yaml", () => {
       expect(max).toBeGreaterThan(0);
     });
 
+    it("watches the heap and stops accepting requests before Envoy runs out of memory", () => {
+      const monitors = arr(
+        at(config, "overload_manager", "resource_monitors"),
+        "resource_monitors",
+      );
+      const heap = obj(
+        monitors.find((m) => at(m, "name") === "envoy.resource_monitors.fixed_heap"),
+        "fixed_heap monitor",
+      );
+      expect(at(heap, "typed_config", "@type")).toBe(
+        "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+      );
+      expect(at(heap, "typed_config", "max_heap_size_bytes")).toBeGreaterThan(0);
+      const actions = arr(at(config, "overload_manager", "actions"), "overload actions");
+      const thresholds = Object.fromEntries(
+        actions.map((a) => [
+          at(a, "name"),
+          at(a, "triggers", 0, "name") === "envoy.resource_monitors.fixed_heap"
+            ? at(a, "triggers", 0, "threshold", "value")
+            : undefined,
+        ]),
+      );
+      const stop = Number(thresholds["envoy.overload_actions.stop_accepting_requests"]);
+      expect(stop).toBeGreaterThan(0.5);
+      expect(stop).toBeLessThan(1);
+      expect(Number(thresholds["envoy.overload_actions.shrink_heap"])).toBeLessThan(stop);
+    });
+
     it("limits every connection's buffer to 32 KiB, on the listener and on each cluster", () => {
       const listener = at(config, "static_resources", "listeners", 0);
       expect(at(listener ?? null, "per_connection_buffer_limit_bytes")).toBe(32768);
@@ -495,6 +538,28 @@ describe("envoy/envoy.yaml", () => {
       }
     });
 
+    it("lists only production (https) origins; the dev server's come from envoy/dev-config.mjs", () => {
+      const origins = arr(corsPolicy().allow_origin_string_match, "origins").map((m) =>
+        str(at(m, "exact"), "exact origin"),
+      );
+      for (const origin of origins) expect(new URL(origin).protocol, origin).toBe("https:");
+      const result = spawnSync(process.execPath, [DEV_CONFIG], { encoding: "utf8" });
+      expect(result.status, result.stderr).toBe(0);
+      const dev = obj(parse(result.stdout) as Json, "dev config");
+      const devPolicy = obj(
+        at(virtualHostOf(dev), "typed_per_filter_config", "envoy.filters.http.cors"),
+        "dev CorsPolicy",
+      );
+      expect(devPolicy.allow_origin_string_match).toEqual([
+        ...arr(corsPolicy().allow_origin_string_match, "origins"),
+        { exact: "http://localhost:5173" },
+        { exact: "http://127.0.0.1:5173" },
+      ]);
+      // Nothing else differs from the shipped file.
+      devPolicy.allow_origin_string_match = corsPolicy().allow_origin_string_match ?? null;
+      expect(dev).toEqual(config);
+    });
+
     it("allows GET, POST and OPTIONS", () => {
       expect(
         headerList(corsPolicy().allow_methods, "allow_methods").map((m) => m.toUpperCase()),
@@ -505,6 +570,20 @@ describe("envoy/envoy.yaml", () => {
       expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
         expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin"]),
       );
+    });
+
+    it("adds Vary: Origin to every answer, local replies included, keeping a backend's Vary", () => {
+      const headers = arr(virtualHostOf(config).response_headers_to_add, "response_headers_to_add");
+      const vary = headers.filter(
+        (h) => str(at(h, "header", "key"), "key").toLowerCase() === "vary",
+      );
+      expect(vary).toEqual([
+        { header: { key: "vary", value: "origin" }, append_action: "APPEND_IF_EXISTS_OR_ADD" },
+      ]);
+      // No route removes it again.
+      for (const route of routesOf(config)) {
+        expect(JSON.stringify(route.response_headers_to_remove ?? [])).not.toMatch(/vary/i);
+      }
     });
 
     it("caches preflights for at most 7200 s", () => {
@@ -616,7 +695,18 @@ describe("envoy/envoy.yaml", () => {
       ]) {
         expect(values).toContain(operator);
       }
-      expect(values.some((v) => /PATH\)%$/.test(v))).toBe(true);
+      // The routed path without the query, never the forgeable x-envoy-original-path.
+      expect(format.path).toBe("%REQ_WITHOUT_QUERY(:PATH)%");
+      expect(JSON.stringify(config).toLowerCase()).not.toContain("x-envoy-original-path");
+      expect(at(logs[0] ?? null, "typed_config", "log_format", "formatters")).toEqual([
+        {
+          name: "envoy.formatter.req_without_query",
+          typed_config: {
+            "@type":
+              "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
+          },
+        },
+      ]);
       expect(values).toContain(`%DYNAMIC_METADATA(${GRPC_STATUS_KEY})%`);
       expect(values).toContain("%ACCESS_LOG_TYPE%");
     });
@@ -747,6 +837,19 @@ describe("envoy/envoy.yaml", () => {
       );
     });
 
+    it("refuses tokens without exp", () => {
+      expect(provider.require_expiration).toBe(true);
+    });
+
+    it("gives each JWKS fetch attempt more than a second", () => {
+      // Envoy uses max_interval as each attempt's timeout as well as the longest back-off.
+      const backOff = obj(
+        at(provider, "remote_jwks", "retry_policy", "retry_back_off"),
+        "back-off",
+      );
+      expect(seconds(backOff.max_interval, "max_interval")).toBeGreaterThanOrEqual(2);
+    });
+
     it("names the demo issuer and audience", () => {
       expect(provider.issuer).toBe("grpc-web-auth-demo");
       expect(provider.audiences).toEqual(["grpc-web-auth-demo-api"]);
@@ -836,8 +939,36 @@ describe("local replies (jwt_authn's 401 and 403) to gRPC-Web calls", () => {
   const JWT_MISSING = { status: 401, body: "Jwt is missing" };
   const WRONG_AUDIENCE = { status: 403, body: "Audiences in Jwt are not allowed" };
 
-  it("has one mapper for 401 and one for 403", () => {
-    expect(mappers).toHaveLength(2);
+  it("has one mapper for 401, one for the edge's deadline and one for 403", () => {
+    expect(mappers).toHaveLength(3);
+  });
+
+  /** A gRPC-Web call as the edge's deadline sees it: grpc_web already rewrote its content-type. */
+  const GRPC_WEB_PAST_THE_BRIDGE = {
+    requestContentType: "application/grpc",
+    originalContentType: "application/grpc-web+proto",
+    requestHeaders: { "x-grpc-web": "1" },
+  };
+
+  it.each([
+    [504, "downstream duration timeout"],
+    [408, "downstream duration timeout"],
+  ])("answers the edge's %i to a gRPC-Web call as DeadlineExceeded (4)", (status, body) => {
+    const reply = localReplyFor(config, { status, body, ...GRPC_WEB_PAST_THE_BRIDGE });
+    expect(reply).toMatchObject({ status: 200, body: "" });
+    expect(reply.headers["grpc-status"]).toBe("4");
+    expect(reply.headers["grpc-message"]).toMatch(/^[\x20-\x24\x26-\x7e]+$/);
+  });
+
+  it("leaves the edge's 504 to a Connect call alone (the bridge removed connect-protocol-version)", () => {
+    const reply = localReplyFor(config, {
+      status: 504,
+      body: "downstream duration timeout",
+      requestContentType: "application/grpc+json",
+      originalContentType: "application/json",
+    });
+    expect(reply.status).toBe(504);
+    expect(reply.headers["grpc-status"]).toBeUndefined();
   });
 
   it.each([
@@ -891,6 +1022,7 @@ describe("local replies (jwt_authn's 401 and 403) to gRPC-Web calls", () => {
         status,
         body: "local reply",
         requestContentType: "application/grpc-web+proto",
+        requestHeaders: { "x-grpc-web": "1" },
       });
       expect(reply.status).toBe(status);
       expect(reply.headers["grpc-status"]).toBeUndefined();
