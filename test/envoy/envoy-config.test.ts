@@ -921,6 +921,28 @@ describe("envoy/README.md", () => {
     expect(dpop).toContain("Envoy has no DPoP proof verification");
   });
 
+  it("documents the TLS load balancer setting DPoP needs, and the public-URL alternative", () => {
+    const dpop = section("DPoP-bound tokens");
+    expect(dpop).toContain("xff_num_trusted_hops: 1");
+    expect(dpop).toContain("--public-url");
+    expect(dpop).toMatch(/DPoP-bound\s+token \(one with `cnf`\) sent as `Bearer`/);
+    // The file itself keeps no trusted hops: the setting depends on what is in front of it.
+    expect(hcmOf(config).xff_num_trusted_hops).toBeUndefined();
+  });
+
+  it("tells Connect users to set defaultTimeoutMs, and why the edge's 504 stays a 504 for them", () => {
+    const deadlines = section("Deadlines and long streams");
+    expect(deadlines).toContain("defaultTimeoutMs");
+    expect(deadlines).toContain("`grpc-status: 4`");
+  });
+
+  it("documents the choices left as they are: strip_failure_response and the per-Envoy rate limit", () => {
+    expect(README).toMatch(/`strip_failure_response` is unset/);
+    const jwt = httpFilterConfig(config, "envoy.filters.http.jwt_authn");
+    expect(jwt.strip_failure_response).toBeUndefined();
+    expect(section("Rate limit on the token routes")).toMatch(/not a per-user limit/);
+  });
+
   it("documents each trade-off: the unary cap, the buffer limit and the JWKS refresh", () => {
     expect(section("Deadlines and long streams")).toMatch(/capped at 30 s/);
     expect(section("Edge limits")).toMatch(/Connect unary\s+requests above 32 KiB fail/);
