@@ -29,6 +29,13 @@ export interface GrantedToken {
    * (`shareAcrossTabs`), and forgets it on `clear()`. Leave it out to keep none.
    */
   state?: string | undefined;
+  /**
+   * The token's type as the endpoint said (`token_type`, RFC 6749 §7.1; case-insensitive):
+   * `"DPoP"` is sent with a proof of the source's key, `"Bearer"` without one (even on a DPoP
+   * source, which then reports `bearer-token` once); any other type fails the fetch (Internal).
+   * Default: `"DPoP"` on a source with `dpop`, `"Bearer"` otherwise.
+   */
+  tokenType?: string | undefined;
 }
 
 /** What a grant is called with, once per fetch. */
@@ -39,6 +46,11 @@ export interface GrantContext {
   state: string | undefined;
   /** With `dpop`: signs DPoP proofs with the source's key for the token endpoint. */
   dpop?: DpopSigner | undefined;
+  /**
+   * The token the server refused, when this fetch replaces it; `undefined` otherwise. A grant
+   * over an SDK that caches tokens must then ask for a new one, not the cached one.
+   */
+  rejected?: string | undefined;
 }
 
 /** Signs DPoP proofs (RFC 9449) with a source's key; given to grants of a DPoP source. */

@@ -31,8 +31,6 @@ export interface TokenFetchErrorOptions {
   oauthError?: string | undefined;
   /** The underlying error. Never an error that holds the request options. */
   cause?: unknown;
-  /** A failure repeated from memory during the backoff after it, without a new request. */
-  repeated?: boolean | undefined;
   /**
    * Set when this failure ends the session (new tokens will not help until the user signs in
    * again): the source's `session-ended` event carries it.
@@ -80,9 +78,16 @@ export class TokenFetchError extends Error {
     this.status = options.status;
     this.bodyExcerpt = options.bodyExcerpt;
     this.oauthError = options.oauthError;
-    this.repeated = options.repeated === true;
+    this.repeated = false;
     this.reason = options.reason;
   }
+}
+
+/** A failure told again from memory, without a request (sets {@link TokenFetchError.repeated}). */
+export function repeatedFailure(message: string, options: TokenFetchErrorOptions): TokenFetchError {
+  const error = new TokenFetchError(message, options);
+  (error as { repeated: boolean }).repeated = true;
+  return error;
 }
 
 /**

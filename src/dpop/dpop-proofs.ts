@@ -32,14 +32,18 @@ export interface DpopProofsOptions {
 
 /** What a DPoP token source signs with: the value `dpopProofs()` returns, passed as `dpop`. */
 export interface DpopProofs {
-  /** Binds to one source (and its tabs); internal to this library. */
-  readonly bind: (tabs: TabLink | undefined) => DpopKey;
   /**
    * The RFC 7638 SHA-256 thumbprint (base64url) of the `keyPair` given: the `dpop_jkt` to send
    * with the authorization request (RFC 9449 §10). Rejects with a TypeError without `keyPair`
    * (the key a source makes is not known before it exists).
    */
   readonly thumbprint: () => Promise<string>;
+}
+
+/** Internal: {@link DpopProofs} as `dpopProofs()` made them, which bind to one source. */
+export interface BindableDpopProofs extends DpopProofs {
+  /** Binds to one source (and its tabs). */
+  readonly bind: (tabs: TabLink | undefined) => DpopKey;
 }
 
 /** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
@@ -77,6 +81,11 @@ function headerOf(
  * ```
  */
 export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
+  return bindableDpopProofs(options);
+}
+
+/** {@link dpopProofs}, as the token source sees them. */
+function bindableDpopProofs(options: DpopProofsOptions): BindableDpopProofs {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("dpopProofs: options must be an object");
   }

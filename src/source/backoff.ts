@@ -1,4 +1,4 @@
-import { TokenFetchError } from "../core/token-fetch-error.js";
+import { repeatedFailure, type TokenFetchError } from "../core/token-fetch-error.js";
 
 /** The first wait after a failure, in ms; it doubles with each failure in a row. */
 const FIRST_DELAY_MS = 1_000;
@@ -27,10 +27,9 @@ export function createBackoff(random: () => number = Math.random): Backoff {
       if (last === undefined || Date.now() >= until) return undefined;
       const { code, status, message } = last;
       const seconds = Math.ceil((until - Date.now()) / 1000);
-      return new TokenFetchError(`${message} (repeated: next try in ${seconds} s)`, {
+      return repeatedFailure(`${message} (repeated: next try in ${seconds} s)`, {
         code,
         status,
-        repeated: true,
         reason: last.reason,
       });
     },

@@ -1,4 +1,10 @@
-import type { SharedToken, SourceLink, TabLink, TabSharing } from "../core/tab-sharing.js";
+import type {
+  SharedToken,
+  SourceLink,
+  TabLink,
+  TabSharing,
+  TabSharingLink,
+} from "../core/tab-sharing.js";
 import { TokenFetchError } from "../core/token-fetch-error.js";
 import { failedMessage, type Message, parse, tokenMessage } from "./channel.js";
 
@@ -55,7 +61,8 @@ export function shareAcrossTabs(channel: string, options: ShareAcrossTabsOptions
   ) {
     throw new TypeError("shareAcrossTabs: apis must be { locks, BroadcastChannel }");
   }
-  return {
+  const sharing: TabSharingLink = {
+    channel,
     link(source, timeoutMs) {
       const apis = given ?? browserTabApis();
       if (apis === undefined) return undefined;
@@ -70,6 +77,7 @@ export function shareAcrossTabs(channel: string, options: ShareAcrossTabsOptions
       return createTabLink(channel, apis, source, timeoutMs);
     },
   };
+  return sharing;
 }
 
 /** The browser's Web Locks and BroadcastChannel, or undefined where either is missing. */
@@ -146,8 +154,13 @@ function receive(link: Link, message: Message): void {
   const { source, waiter, values, post } = link;
   switch (message.type) {
     case "token": {
-      const { token, expiresAt, state } = message;
-      const shared = { token, expiresAt: expiresAt ?? undefined, state: state ?? undefined };
+      const { token, expiresAt, state, bound } = message;
+      const shared = {
+        token,
+        expiresAt: expiresAt ?? undefined,
+        state: state ?? undefined,
+        bound: bound ?? undefined,
+      };
       if (source.adopt(shared) && waiter !== undefined) {
         waiter.adopted = true;
         waiter.wake();
