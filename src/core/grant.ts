@@ -65,7 +65,7 @@ export interface DpopSigner {
 export interface RevokeContext {
   /** The state the session held (a refresh token). */
   state: string;
-  /** Aborts after `timeoutMs`: revoking is best effort. */
+  /** Aborts after `timeoutMs`: a revocation that takes longer counts as failed. */
   signal: AbortSignal;
 }
 
@@ -77,7 +77,8 @@ export interface TokenGrant {
   (context: GrantContext): Promise<FetchTokenResult>;
   /**
    * Called by `clear()` in the tab that signed out, with the state the session held: revokes it
-   * at the server (a refresh token). Best effort, bounded by `timeoutMs`, once for all tabs.
+   * at the server (a refresh token). Bounded by `timeoutMs`, once for all tabs. Reject when the
+   * revocation failed (with a `TokenFetchError` to say how): listeners get `revoke-failed`.
    */
   revoke?: ((context: RevokeContext) => Promise<void>) | undefined;
   /** Called by `clear()` in every tab: forget what the grant remembered of the session. */

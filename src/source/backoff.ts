@@ -25,11 +25,12 @@ export function createBackoff(random: () => number = Math.random): Backoff {
   return {
     pending() {
       if (last === undefined || Date.now() >= until) return undefined;
-      const { code, status, message } = last;
+      const { code, status, message, oauthError } = last;
       const seconds = Math.ceil((until - Date.now()) / 1000);
       return repeatedFailure(`${message} (repeated: next try in ${seconds} s)`, {
         code,
         status,
+        oauthError,
         reason: last.reason,
       });
     },
