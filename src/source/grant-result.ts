@@ -1,3 +1,4 @@
+import { now } from "../core/clock.js";
 import type { FetchTokenResult } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { type Entry, lifetimeOf, newEntry } from "./token-lifetime.js";
@@ -32,6 +33,6 @@ export function toFetched(result: FetchTokenResult, refreshMarginMs: number): Fe
   if (!HEADER_SAFE.test(token)) {
     throw bad("the token has characters that cannot be sent in an HTTP header");
   }
-  const entry = newEntry(token, lifetimeOf(facts, Date.now()), refreshMarginMs);
+  const entry = newEntry(token, lifetimeOf(facts, now()), refreshMarginMs);
   return { entry, state };
 }
