@@ -20,10 +20,10 @@ import {
 } from "../../src/index.js";
 import { type Authority, createAuthority } from "../helpers/authority.js";
 import { startBackend, type TransportKind } from "../helpers/backend.js";
+import { useTestClock } from "../helpers/clock.js";
 import { makeJwt } from "../helpers/jwt.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep, waitFor } from "../helpers/wait.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -139,6 +139,7 @@ describe("a backend that rejects every token", () => {
 
 describe("a token endpoint answering 503", () => {
   it("makes at most 6 POSTs for 30 sequential calls, then recovers within 10 s", async () => {
+    const clock = useTestClock();
     const world = await makeWorld();
     world.endpoint.behave((_req, res) => {
       res.writeHead(503, { "content-type": "text/plain" }).end("down");
@@ -150,11 +151,12 @@ describe("a token endpoint answering 503", () => {
     let code = -1;
     while (code !== 0 && Date.now() - recovered < 10_500) {
       code = await world.call();
-      if (code !== 0) await sleep(100);
+      // The backoff's wait passes on the moved clock (Date.now() moves with it).
+      if (code !== 0) clock.advance(100);
     }
     expect(code).toBe(0);
     expect(Date.now() - recovered).toBeLessThanOrEqual(10_500);
-  }, 20_000);
+  });
 });
 
 describe("a wrong password", () => {
@@ -211,7 +213,9 @@ describe("clear() while calls are in flight", () => {
     });
     const accepts = world.authority.accepts;
     world.authority.accepts = () => false;
+    let holding = 0;
     const slow: Interceptor = (next) => async (req) => {
+      holding++;
       await held;
       return next(req);
     };
@@ -225,7 +229,7 @@ describe("clear() while calls are in flight", () => {
         (e: unknown) => ConnectError.from(e).code,
       ),
     );
-    await sleep(20);
+    await waitFor(() => holding === 20, { what: "the server to hold all 20 calls" });
     world.tokens.clear();
     release();
     const codes = await Promise.all(calls);
@@ -294,6 +298,7 @@ describe("a replay", () => {
             createAuthInterceptor(
               createTokenSource({
                 fetchToken: async () => {
+                  // The fetch's duration is the subject: the replay's deadline is shorter by it.
                   await sleep(150);
                   return `token-${Date.now()}`;
                 },
@@ -333,8 +338,13 @@ describe("app code that throws", () => {
     await client.whoAmI({});
     world.authority.revokeAll();
     await client.whoAmI({});
-    await sleep(20);
-    const messages = reported.mock.calls.map(([error]) => (error as Error).message);
+    const messages = await waitFor(
+      () => {
+        const reports = reported.mock.calls.map(([error]) => (error as Error).message);
+        return reports.includes("listener broke") && reports.includes("onReplay broke") && reports;
+      },
+      { what: "both errors to be reported" },
+    );
     expect(messages).toContain("listener broke");
     expect(messages).toContain("onReplay broke");
   });
