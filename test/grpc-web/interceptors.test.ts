@@ -15,6 +15,7 @@ import { type Authority, createAuthority } from "../helpers/authority.js";
 import { type EdgeRejection, startBackend } from "../helpers/backend.js";
 import { drain, grpcWebTicks, grpcWebWhoAmI, terminals } from "../helpers/grpc-web-calls.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { sleep, waitFor } from "../helpers/wait.js";
 import { useXmlHttpRequest } from "../helpers/xhr.js";
 
 useXmlHttpRequest();
@@ -200,9 +201,11 @@ describe("createGrpcWebInterceptors with the real grpc-web runtime", () => {
     for (const type of ["data", "metadata", "status", "error", "end"] as const) {
       stream.on(type as "end", () => events.push(type));
     }
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Mid-stream: a few of the ticks, 50 ms apart, have been sent.
+    await sleep(150);
     stream.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Longer than the rest of the stream would take: nothing may arrive in it.
+    await sleep(600);
     // xhr2 delivers the body only at the end, so nothing arrived before the cancel.
     expect(events).toEqual([]);
   });
@@ -269,7 +272,9 @@ describe("createGrpcWebInterceptors with the real grpc-web runtime", () => {
     const w = await startWorld();
     w.endpoint.behave(() => new Promise(() => {}));
     const pending = whoAmI(w).catch((e: RpcError) => e);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => w.endpoint.inFlight === 1, {
+      what: "the token fetch to reach the endpoint",
+    });
     w.tokens.clear();
     expect(((await pending) as RpcError).code).toBe(1);
   });
