@@ -9,7 +9,7 @@ import {
   createRouterTransport,
   type Interceptor,
 } from "@connectrpc/connect";
-import { afterEach, describe, expect, it, onTestFinished, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import {
   createAuthInterceptor,
@@ -18,40 +18,25 @@ import {
   type TokenEvent,
   type TokenFetchError,
 } from "../../src/index.js";
-import { type Authority, createAuthority } from "../helpers/authority.js";
-import { startBackend, type TransportKind } from "../helpers/backend.js";
+import type { TransportKind } from "../helpers/backend.js";
 import { useTestClock } from "../helpers/clock.js";
 import { makeJwt } from "../helpers/jwt.js";
-import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { TEST_USER } from "../helpers/token-endpoint.js";
 import { sleep, waitFor } from "../helpers/wait.js";
+import { startWorld } from "../helpers/world.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** A token endpoint, a backend and a client over `kind`, wired as an app would wire them. */
+/** The shared world over `kind`, with credentials the test can change and a call that gives its code. */
 async function makeWorld(kind: TransportKind = "grpc-web", options: { expiresIn?: boolean } = {}) {
-  const authority: Authority = createAuthority();
-  const endpoint: TokenEndpoint = await startTokenEndpoint(authority, options);
-  const backend = await startBackend(authority);
-  onTestFinished(async () => {
-    await endpoint.close();
-    await backend.close();
-  });
   let credentials = TEST_USER;
-  const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: () => credentials }),
-  });
-  const events: TokenEvent[] = [];
-  tokens.subscribe((event) => events.push(event));
-  const client = createClient(
-    DemoService,
-    backend.transport(kind, [createAuthInterceptor(tokens)]),
-  );
+  const world = await startWorld({ transport: kind, credentials: () => credentials, ...options });
   /** Makes a call and returns its code (0: OK). */
   const call = async () => {
     try {
-      await client.whoAmI({});
+      await world.client.whoAmI({});
       return 0;
     } catch (error) {
       return ConnectError.from(error).code;
@@ -60,7 +45,7 @@ async function makeWorld(kind: TransportKind = "grpc-web", options: { expiresIn?
   const setCredentials = (next: typeof TEST_USER) => {
     credentials = next;
   };
-  return { authority, endpoint, backend, tokens, events, client, call, setCredentials };
+  return { ...world, call, setCredentials };
 }
 
 const ended = (events: TokenEvent[]) => events.filter((e) => e.type === "session-ended");
