@@ -8,7 +8,6 @@ import { expect, type HarnessDriver, ok, openHarness, test } from "./fixtures.js
 // client kind, so these run in one project only.
 test.skip(({ clientKind }) => clientKind !== "grpc-web", "cross-tab runs in the grpc-web project");
 
-
 async function openTabs(
   context: BrowserContext,
   clientKind: ClientKind,

@@ -33,8 +33,8 @@ import { collectTicks } from "../helpers/fault-world.js";
 import { echoStatus, hang } from "../helpers/hostile-endpoint.js";
 import { type ProcessWatch, watchProcess } from "../helpers/leak-watch.js";
 import { propertyConfig } from "../helpers/property-config.js";
-import { sleep } from "../helpers/wait.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { sleep } from "../helpers/wait.js";
 
 // Random interleavings of concurrent unary and streaming calls, revocations on the server, a
 // service that refuses every token or cannot be reached for a while, token endpoint failures,
