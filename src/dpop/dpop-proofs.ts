@@ -1,4 +1,4 @@
-import type { DpopSigner } from "../core/grant.js";
+import type { DpopKeyHandle } from "../core/grant.js";
 import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
 
@@ -27,12 +27,15 @@ export interface DpopProofs {
 }
 
 /** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
-export interface DpopKey extends DpopSigner, ProofScheme {}
+export interface DpopKey extends DpopKeyHandle, ProofScheme {}
 
 interface Key {
+  pair: CryptoKeyPair;
   privateKey: CryptoKey;
   /** The proof's protected header, base64url: the same for every proof. */
   header: string;
+  /** RFC 7638 thumbprint of the public key, base64url. */
+  thumbprint: string;
 }
 
 const encoder = new TextEncoder();
@@ -71,8 +74,10 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
   let ath = "";
 
   let ready: Key | undefined;
+  // A key pair a grant brought back from a sign-in by redirect: used instead of a new one.
+  let preferred: CryptoKeyPair | undefined;
   const keyOf = async (): Promise<Key> => {
-    key ??= loadKey(store, tabs);
+    key ??= loadKey(store, tabs, preferred);
     const loading = key;
     try {
       ready = await loading;
@@ -117,6 +122,13 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
       // RFC 9449's NQCHAR: visible ASCII but `"` and `\`.
       if (/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
     },
+    thumbprint: async () => (ready ?? (await keyOf())).thumbprint,
+    keyPair: async () => (ready ?? (await keyOf())).pair,
+    async adopt(pair) {
+      if (key === undefined) preferred = pair;
+      const { thumbprint } = await keyOf();
+      return thumbprint === (await thumbprintOf(pair.publicKey));
+    },
     scheme: "DPoP",
     // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
     headers: async (url, token) => ({ dpop: await signer.proof("POST", url, token) }),
@@ -133,14 +145,23 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
   return signer;
 }
 
-/** The source's key pair: the store's, another tab's, or a new one; and its proof header. */
-async function loadKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): Promise<Key> {
+/**
+ * The source's key pair: the store's, another tab's, or a new one (`preferred`, when a grant
+ * brought one back); and its proof header.
+ */
+async function loadKey(
+  store: DpopKeyStore | undefined,
+  tabs: TabLink | undefined,
+  preferred: CryptoKeyPair | undefined,
+): Promise<Key> {
+  const make = async () => {
+    if (preferred === undefined) return generate(store);
+    await store?.save(preferred).catch(() => {});
+    return preferred;
+  };
   const stored = await store?.load().catch(() => undefined);
   const pair =
-    stored ??
-    (await (tabs === undefined
-      ? generate(store)
-      : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
+    stored ?? (await (tabs === undefined ? make() : tabs.shared("dpop-key", make, isKeyPair)));
   const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
   const header = {
     typ: "dpop+jwt",
@@ -148,9 +169,21 @@ async function loadKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
     jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
   };
   return {
+    pair,
     privateKey: pair.privateKey,
     header: base64url(encoder.encode(JSON.stringify(header))),
+    thumbprint: await thumbprintOfJwk(jwk),
   };
+}
+
+/** RFC 7638: SHA-256 of the required members of an EC public JWK, in lexicographic order. */
+async function thumbprintOfJwk(jwk: JsonWebKey): Promise<string> {
+  const members = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
+  return base64url(await crypto.subtle.digest("SHA-256", encoder.encode(members)));
+}
+
+async function thumbprintOf(publicKey: CryptoKey): Promise<string> {
+  return thumbprintOfJwk(await crypto.subtle.exportKey("jwk", publicKey));
 }
 
 /** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */

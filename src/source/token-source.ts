@@ -96,6 +96,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
     timeoutMs,
   );
   const dpop = proofs?.bind(tabs);
+  grant.attach?.({ dpop });
 
   /** Fetches a token with this source's own grant, bounded by timeoutMs. */
   const fetchOwn = async (signal: AbortSignal): Promise<Fetched> => {
