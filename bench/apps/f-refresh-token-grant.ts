@@ -13,7 +13,11 @@ export function signedIn(refreshToken: string): void {
 }
 
 export const tokens = createTokenSource({
-  fetchToken: refreshTokenGrant({ endpoint: "/oauth/token", refreshToken: () => fromSignIn }),
+  fetchToken: refreshTokenGrant({
+    endpoint: "/oauth/token",
+    clientId: "my-spa",
+    refreshToken: () => fromSignIn,
+  }),
 });
 
 export const interceptors = [createAuthInterceptor(tokens)];

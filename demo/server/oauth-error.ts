@@ -4,7 +4,9 @@ import { sendJson } from "./http-io.js";
 /** OAuth error codes the demo answers with (RFC 6749 §5.2, RFC 9449 §5, RFC 7009 §2.2.1). */
 export type OAuthErrorCode =
   | "invalid_request"
+  | "invalid_client"
   | "invalid_grant"
+  | "invalid_scope"
   | "unsupported_grant_type"
   | "invalid_dpop_proof"
   | "use_dpop_nonce";

@@ -13,6 +13,7 @@ import { createDpopVerifier, type DpopVerifier } from "./dpop-proof.js";
 import { createHealthService } from "./health-service.js";
 import { pathOf, sendText } from "./http-io.js";
 import { createJwksEndpoint, JWKS_PATH } from "./jwks-endpoint.js";
+import { DEFAULT_CLIENT_ID } from "./oauth-token-request.js";
 import { createPublicUrl, type PublicUrl } from "./public-url.js";
 import { createRefreshTokenStore, type RefreshTokenStore } from "./refresh-tokens.js";
 import { createRevokeEndpoint, REVOKE_PATH } from "./revoke-endpoint.js";
@@ -68,6 +69,11 @@ export interface DemoServerOptions {
    * in between: DPoP proofs name it in `htu`. Default: `http://` + the request's `Host` header.
    */
   publicUrl?: string;
+  /**
+   * The `client_id` of the demo's public OAuth client: form-encoded (OAuth) token and revocation
+   * requests may name it, and no other. Default `"grpc-web-auth-demo"`.
+   */
+  clientId?: string;
   /** The `iss` claim. Default `"grpc-web-auth-demo"`. */
   jwtIssuer?: string;
   /** The `aud` claim. Default `"grpc-web-auth-demo-api"`. */
@@ -84,6 +90,8 @@ export interface DemoServer {
   tokenUrl: string;
   /** URL of `POST /auth/revoke`. */
   revokeUrl: string;
+  /** The `client_id` of the demo's public OAuth client (for OAuth form requests). */
+  clientId: string;
   /** URL of `GET /.well-known/jwks.json`. */
   jwksUrl: string;
   /** Base URL of the h2c gRPC server; only with `behindEnvoy`. */
@@ -129,7 +137,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const allowedOrigins = [...DEFAULT_ALLOWED_ORIGINS, ...(options.allowedOrigins ?? [])];
   const testMode = options.testMode ?? false;
   const behindEnvoy = options.behindEnvoy ?? false;
+  const clientId = options.clientId ?? DEFAULT_CLIENT_ID;
   if (host === "") throw new TypeError("host must be a non-empty string");
+  if (typeof clientId !== "string" || clientId === "") {
+    throw new TypeError("clientId must be a non-empty string");
+  }
   if (users.size === 0) throw new TypeError("users must name at least one user");
   for (const origin of allowedOrigins) checkOrigin(origin);
 
@@ -164,10 +176,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       dpop,
       publicUrl,
       stats,
+      clientId,
       ...(faults && { faults }),
       signal: shutdown.signal,
     }),
-    revoke: createRevokeEndpoint({ issuer, refreshTokens, stats }),
+    revoke: createRevokeEndpoint({ issuer, refreshTokens, stats, clientId }),
     jwks: createJwksEndpoint(issuer),
     ...(faults && { test: createTestRoutes({ issuer, refreshTokens, dpop, faults, stats }) }),
   });
@@ -193,6 +206,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       revokeAll: () => issuer.revokeAll(),
       revokeAllRefreshTokens: () => refreshTokens.revokeAll(),
       dpop,
+      clientId,
       close,
     };
     if (behindEnvoy) {

@@ -12,6 +12,7 @@ import {
   sendText,
 } from "./http-io.js";
 import { sendOAuthError } from "./oauth-error.js";
+import { parseOAuthTokenRequest, type TokenRequest } from "./oauth-token-request.js";
 import type { PublicUrl } from "./public-url.js";
 import type { RefreshGrant, RefreshProblem, RefreshTokenStore } from "./refresh-tokens.js";
 import type { StatsRecorder } from "./stats.js";
@@ -29,6 +30,8 @@ export interface TokenEndpointOptions {
   /** The URL clients use for this endpoint, which a DPoP proof's `htu` must name. */
   publicUrl: PublicUrl;
   stats: StatsRecorder;
+  /** The `client_id` of the demo's public OAuth client; a form request may name no other. */
+  clientId: string;
   /** Injected faults; only given in test mode. Default: none. */
   faults?: TokenFaults;
   /** Aborted when the server closes, so delayed answers do not keep it alive. */
@@ -52,10 +55,6 @@ export interface TokenResponseBody {
   refresh_token: string;
 }
 
-type TokenRequest =
-  | { grant: "password"; username: string; password: string }
-  | { grant: "refresh_token"; refreshToken: string };
-
 const PASSWORD_SHAPE = 'expected {"username": string, "password": string}';
 
 const REFUSALS: Record<RefreshProblem, string> = {
@@ -67,10 +66,16 @@ const REFUSALS: Record<RefreshProblem, string> = {
 };
 
 /**
- * Creates the `POST /auth/token` handler, for a JSON body (or an OAuth form body):
+ * Creates the `POST /auth/token` handler. Two dialects, told apart by the content type:
  *
- * - `{"username", "password"}` (optionally `"grant_type": "password"`): a sign-in;
- * - `{"grant_type": "refresh_token", "refresh_token"}`: a refresh, which spends the refresh token.
+ * - OAuth 2.0 (`application/x-www-form-urlencoded`, RFC 6749 Appendix B): `grant_type=password`
+ *   with `username` and `password` (§4.3.2), or `grant_type=refresh_token` with `refresh_token`
+ *   (§6); `client_id` may name the demo's public client (anything else is 401 `invalid_client`),
+ *   `scope` may ask for `demo`. Every error is an OAuth error (§5.2): a wrong password is 400
+ *   `invalid_grant`; a missing or repeated parameter `invalid_request`.
+ * - The JSON login API (what `passwordGrant` without `clientId` sends): `{"username",
+ *   "password"}` (optionally `"grant_type": "password"`), or `{"grant_type": "refresh_token",
+ *   "refresh_token"}`; a wrong password is 401 in plain text, a malformed body 400 in plain text.
  *
  * Both answer {@link TokenResponseBody} with `cache-control: no-store`. A refused refresh token
  * answers 400 `{"error": "invalid_grant"}`; a spent one presented again also revokes its family.
@@ -80,12 +85,12 @@ const REFUSALS: Record<RefreshProblem, string> = {
  * a proof by the same key. A refused proof answers 400 `{"error": "invalid_dpop_proof"}`, or
  * `{"error": "use_dpop_nonce"}` with a `DPoP-Nonce` header when a nonce is required; while nonces
  * are required, every answer carries a current `DPoP-Nonce`.
- * 400 (text) for a malformed body, 401 for bad credentials, 405 for other methods, 413 above
- * 16 KiB. Neither passwords nor tokens are ever logged or echoed.
+ * 405 for other methods, 413 above 16 KiB. Neither passwords nor tokens are ever logged or echoed.
  */
 export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler {
   const { issuer, refreshTokens, checkCredentials, dpop, publicUrl, stats, faults, signal } =
     options;
+  const { clientId } = options;
 
   async function answerTokens(res: ServerResponse, grant: RefreshGrant): Promise<void> {
     const issued = await issuer.issue(grant.subject, { jkt: grant.jkt });
@@ -131,20 +136,33 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
     if (nonce !== undefined) res.setHeader("dpop-nonce", nonce);
     stats.tokenRequest();
     if (req.method !== "POST") return sendMethodNotAllowed(res, ["POST"]);
-    const body = isFormRequest(req) ? await readFormBody(req) : await readJsonBody(req);
+    const oauth = isFormRequest(req);
+    const body = oauth ? await readFormBody(req) : await readJsonBody(req);
     const fault = faults?.take();
     if (fault && (await answeredByFault(fault, req, res, signal))) return;
     if (!body.ok) {
       if (body.problem === "too-large") return sendText(res, 413, "request body too large");
-      return sendText(res, 400, `request body must be ${isFormRequest(req) ? "a form" : "JSON"}`);
+      if (!oauth) return sendText(res, 400, "request body must be JSON");
+      // RFC 6749 §3.2: parameters must not repeat.
+      return sendOAuthError(res, 400, "invalid_request", "a parameter was given more than once");
     }
-    const request = parseTokenRequest(body.value);
-    if ("refusal" in request) {
-      const { refusal } = request;
-      if (refusal === "not-password-shape") return sendText(res, 400, PASSWORD_SHAPE);
-      return refusal === "unsupported_grant_type"
-        ? sendOAuthError(res, 400, refusal, 'grant_type must be "password" or "refresh_token"')
-        : sendOAuthError(res, 400, refusal, "refresh_token must be a non-empty string");
+    let request: TokenRequest;
+    if (oauth) {
+      const parsed = parseOAuthTokenRequest(body.value as Record<string, string>, clientId);
+      if ("error" in parsed) {
+        return sendOAuthError(res, parsed.status, parsed.error, parsed.description);
+      }
+      request = parsed;
+    } else {
+      const parsed = parseTokenRequest(body.value);
+      if ("refusal" in parsed) {
+        const { refusal } = parsed;
+        if (refusal === "not-password-shape") return sendText(res, 400, PASSWORD_SHAPE);
+        return refusal === "unsupported_grant_type"
+          ? sendOAuthError(res, 400, refusal, 'grant_type must be "password" or "refresh_token"')
+          : sendOAuthError(res, 400, refusal, "refresh_token must be a non-empty string");
+      }
+      request = parsed;
     }
 
     if (request.grant === "refresh_token") stats.count("refreshRequests");
@@ -153,7 +171,10 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
 
     if (request.grant === "password") {
       if (!checkCredentials(request.username, request.password)) {
-        return sendText(res, 401, "invalid username or password");
+        // OAuth says it with invalid_grant (RFC 6749 §5.2); the JSON login API as it always did.
+        return oauth
+          ? sendOAuthError(res, 400, "invalid_grant", "invalid username or password")
+          : sendText(res, 401, "invalid username or password");
       }
       stats.count("passwordSignIns");
       return answerTokens(res, refreshTokens.start(request.username, jkt));
@@ -171,8 +192,8 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
 }
 
 /**
- * The request, or why it is answered 400: an OAuth error for the OAuth grants, plain text (as
- * before there were grants) for a body that is not a sign-in.
+ * A JSON login API request, or why it is answered 400: an OAuth error for the refresh grant,
+ * plain text (as before there were grants) for a body that is not a sign-in.
  */
 function parseTokenRequest(
   value: unknown,

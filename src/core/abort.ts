@@ -1,22 +1,53 @@
 import { TokenFetchCode, TokenFetchError } from "./token-fetch-error.js";
 
+/** What bounds a wait in {@link race}. */
+export interface RaceBounds {
+  /** Rejects with its reason as soon as it aborts. */
+  signal?: AbortSignal | undefined;
+  /** Rejects with `onTimeout()` after this many milliseconds. */
+  timeoutMs?: number | undefined;
+  onTimeout?: (() => unknown) | undefined;
+}
+
 /**
- * Waits for `promise`, but rejects with `signal.reason` as soon as `signal`
- * aborts. The promise itself goes on: it may be shared with other callers.
+ * Waits for `promise`, but rejects as soon as the signal aborts or the time is up, and cleans up
+ * its listener and timer either way. The promise itself goes on: it may be shared with others.
  */
-export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(abortReason(signal));
+export function race<T>(promise: Promise<T>, bounds: RaceBounds): Promise<T> {
+  const { signal, timeoutMs, onTimeout } = bounds;
+  if (signal === undefined && timeoutMs === undefined) return promise;
+  if (signal?.aborted) {
+    // Abandoned at once: its outcome is no one's here, and must not surface as unhandled.
+    promise.catch(() => {});
+    return Promise.reject(abortReason(signal));
+  }
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      settle();
+      reject(abortReason(signal as AbortSignal));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(
+        () => {
+          settle();
+          reject(onTimeout?.() ?? new DOMException("The operation timed out", "TimeoutError"));
+        },
+        Math.max(0, timeoutMs),
+      );
+    }
     promise.then(
       (value) => {
-        signal.removeEventListener("abort", onAbort);
+        settle();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
+        settle();
         reject(error);
       },
     );
@@ -40,19 +71,23 @@ export async function withTimeout<T>(
   const bounded = new AbortController();
   const stop = () => bounded.abort(abortReason(signal));
   signal.addEventListener("abort", stop, { once: true });
-  const timer = setTimeout(() => {
-    bounded.abort(
-      new TokenFetchError(`the token endpoint did not answer within ${timeoutMs} ms`, {
-        code: TokenFetchCode.Unavailable,
-      }),
-    );
-  }, timeoutMs);
+  const timedOut = () =>
+    new TokenFetchError(`the token endpoint did not answer within ${timeoutMs} ms`, {
+      code: TokenFetchCode.Unavailable,
+    });
+  // The task's own signal aborts on time too, so a fetch under way is stopped, not only left.
+  const work = race(task(bounded.signal), { signal: bounded.signal });
   try {
-    return await raceSignal(task(bounded.signal), bounded.signal);
+    return await race(work, {
+      timeoutMs,
+      onTimeout: () => {
+        bounded.abort(timedOut());
+        return bounded.signal.reason;
+      },
+    });
   } catch (error) {
     throw toTokenFetchError(error, bounded.signal);
   } finally {
-    clearTimeout(timer);
     signal.removeEventListener("abort", stop);
   }
 }

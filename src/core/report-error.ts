@@ -8,3 +8,13 @@ export function reportError(error: unknown): void {
   if (typeof report === "function") report(error);
   else console.error(error);
 }
+
+/** Runs app code we call back: what it throws is reported, never rethrown, and `fallback` returned. */
+export function callApp<T>(run: () => T, fallback: T): T {
+  try {
+    return run();
+  } catch (error) {
+    reportError(error);
+    return fallback;
+  }
+}

@@ -12,7 +12,7 @@ export const TokenFetchCode = {
   Internal: 13 as Code.Internal,
   /** 14: the endpoint could not be reached, timed out, or answered 408, 429 or 5xx. */
   Unavailable: 14 as Code.Unavailable,
-  /** 16: the endpoint refused the credentials (400, 401, 403). */
+  /** 16: the endpoint refused the credentials or refresh token (`invalid_grant`; see codeForStatus). */
   Unauthenticated: 16 as Code.Unauthenticated,
 } as const;
 
@@ -27,6 +27,8 @@ export interface TokenFetchErrorOptions {
   status?: number | undefined;
   /** A short, redacted excerpt of the endpoint's error body, for diagnosis. */
   bodyExcerpt?: string | undefined;
+  /** The OAuth `error` code the endpoint answered with (RFC 6749 §5.2), such as `invalid_grant`. */
+  oauthError?: string | undefined;
   /** The underlying error. Never an error that holds the request options. */
   cause?: unknown;
   /** A failure repeated from memory during the backoff after it, without a new request. */
@@ -65,6 +67,11 @@ export class TokenFetchError extends Error {
   /** Up to 120 characters of the endpoint's error body, credentials redacted. */
   readonly bodyExcerpt: string | undefined;
   /**
+   * The OAuth `error` code the endpoint answered with (RFC 6749 §5.2, RFC 7009 §2.2.1, RFC 9449
+   * §5), such as `invalid_grant` or `invalid_scope`; `undefined` when it gave none.
+   */
+  readonly oauthError: string | undefined;
+  /**
    * `true` when this is an earlier failure repeated without a request, while the source waits
    * before trying again (see the README's "What your token endpoint sees").
    */
@@ -77,12 +84,17 @@ export class TokenFetchError extends Error {
     this.code = options.code;
     this.status = options.status;
     this.bodyExcerpt = options.bodyExcerpt;
+    this.oauthError = options.oauthError;
     this.repeated = options.repeated === true;
     this.reason = options.reason;
   }
 }
 
-/** The code for an HTTP status the token endpoint answered with. */
+/**
+ * The code for an HTTP status the token endpoint answered with, read alone: what an app's own
+ * login API means by it (400, 401, 403: wrong password). OAuth endpoints are read by their `error`
+ * code instead (`src/grants/token-errors.ts`).
+ */
 export function codeForStatus(status: number): TokenFetchErrorCode {
   if (status === 400 || status === 401 || status === 403) return TokenFetchCode.Unauthenticated;
   if (status === 408 || status === 429 || status >= 500) return TokenFetchCode.Unavailable;

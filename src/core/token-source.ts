@@ -1,3 +1,4 @@
+import type { ProofScheme } from "./proof-scheme.js";
 import type { SessionEndReason, TokenFetchError } from "./token-fetch-error.js";
 
 /** What {@link TokenSource.subscribe} listeners receive. Events never carry the token. */
@@ -18,7 +19,14 @@ export type TokenEvent =
    * or the refresh token, or the server refused a token fetched to replace a refused one. Sent
    * once; again only after a token was fetched and a call succeeded with it, or after `clear()`.
    */
-  | { type: "session-ended"; reason: SessionEndReason };
+  | { type: "session-ended"; reason: SessionEndReason }
+  /**
+   * `clear()` could not revoke the session's refresh token at the server (the grant's `revoke`
+   * failed, or took longer than `timeoutMs`): it is forgotten here but may still be alive there.
+   * `error.oauthError` holds the server's OAuth error code when it gave one. Sent in the tab that
+   * signed out only.
+   */
+  | { type: "revoke-failed"; error: TokenFetchError };
 
 /** What {@link TokenSource.peek} tells about the cached token, without the token. */
 export interface TokenInfo {
@@ -52,4 +60,20 @@ export interface TokenSource {
   subscribe(listener: (event: TokenEvent) => void): () => void;
   /** Describes the cached token, or `undefined` when there is none. */
   peek(): TokenInfo | undefined;
+  /**
+   * The cached token, synchronously, when a call may use it without waiting: it is fresh and a
+   * call already succeeded with it. The interceptors send such calls without awaiting anything.
+   * Optional: without it, every call awaits `getToken()`.
+   */
+  current?(): string | undefined;
+  /**
+   * A call succeeded with `token`. The interceptors say so once per token they had to wait for;
+   * it re-arms `session-ended` and lets `current()` hand the token out. Optional.
+   */
+  proven?(token: string): void;
+  /**
+   * How a call proves possession of the key `token` is bound to (DPoP): `undefined` for a bearer
+   * token. Optional: without it, every token is a bearer token.
+   */
+  proofFor?(token: string): ProofScheme | undefined;
 }

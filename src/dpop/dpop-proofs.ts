@@ -1,6 +1,8 @@
+import { GrpcCode } from "../core/codes.js";
 import type { DpopKeyHandle } from "../core/grant.js";
 import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
+import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
 
 /**
  * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
@@ -16,6 +18,14 @@ export interface DpopKeyStore {
 
 /** Options for {@link dpopProofs}. */
 export interface DpopProofsOptions {
+  /**
+   * The key pair to prove possession of: the one a sign-in bound its tokens to (`dpop_jkt`, RFC
+   * 9449 §10), so the refresh token it issued can be used. ECDSA P-256, with a non-extractable
+   * private key that can `sign`; anything else is a TypeError. With `store`, it is saved there,
+   * so a later page (or another tab) that gives only `store` uses the same key. Default: the
+   * store's key, another tab's, or a new one per token source.
+   */
+  keyPair?: CryptoKeyPair | undefined;
   /** Where the key pair outlives the page. Default: none, a new key per token source. */
   store?: DpopKeyStore | undefined;
 }
@@ -24,6 +34,12 @@ export interface DpopProofsOptions {
 export interface DpopProofs {
   /** Binds to one source (and its tabs); internal to this library. */
   readonly bind: (tabs: TabLink | undefined) => DpopKey;
+  /**
+   * The RFC 7638 SHA-256 thumbprint (base64url) of the `keyPair` given: the `dpop_jkt` to send
+   * with the authorization request (RFC 9449 §10). Rejects with a TypeError without `keyPair`
+   * (the key a source makes is not known before it exists).
+   */
+  readonly thumbprint: () => Promise<string>;
 }
 
 /** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
@@ -31,14 +47,25 @@ export interface DpopKey extends DpopKeyHandle, ProofScheme {}
 
 interface Key {
   pair: CryptoKeyPair;
+  /** RFC 7638 thumbprint of the public key, base64url. */
+  thumbprint: string;
   privateKey: CryptoKey;
   /** The proof's protected header, base64url: the same for every proof. */
   header: string;
-  /** RFC 7638 thumbprint of the public key, base64url. */
-  thumbprint: string;
 }
 
 const encoder = new TextEncoder();
+
+/** A `WWW-Authenticate` challenge for the DPoP scheme asking for a nonce (RFC 9449 §9). */
+const USE_DPOP_NONCE = /(?:^|,)\s*DPoP\s[\s\S]*?\berror\s*=\s*"?use_dpop_nonce\b/i;
+
+function headerOf(
+  headers: Headers | Readonly<Record<string, string>> | undefined,
+  name: string,
+): string | undefined {
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  return headers?.[name];
+}
 
 /**
  * DPoP (RFC 9449) for a token source: `createTokenSource({ fetchToken, dpop: dpopProofs() })`.
@@ -56,17 +83,34 @@ export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("dpopProofs: options must be an object");
   }
-  const { store } = options;
+  const { store, keyPair } = options;
   if (
     store !== undefined &&
     (typeof store?.load !== "function" || typeof store.save !== "function")
   ) {
     throw new TypeError("dpopProofs: store must be { load(), save(pair) }");
   }
-  return { bind: (tabs) => createDpopKey(store, tabs) };
+  if (keyPair !== undefined) checkKeyPair(keyPair);
+  let thumbprint: Promise<string> | undefined;
+  return {
+    bind: (tabs) => createDpopKey(store, tabs, keyPair),
+    thumbprint() {
+      if (keyPair === undefined) {
+        return Promise.reject(
+          new TypeError("dpopProofs: thumbprint() needs the keyPair option, the key to bind to"),
+        );
+      }
+      thumbprint ??= publicJwkOf(keyPair.publicKey).then(thumbprintOf);
+      return thumbprint;
+    },
+  };
 }
 
-function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefined): DpopKey {
+function createDpopKey(
+  store: DpopKeyStore | undefined,
+  tabs: TabLink | undefined,
+  given: CryptoKeyPair | undefined,
+): DpopKey {
   let key: Promise<Key> | undefined;
   const nonces = new Map<string, string>();
   // The last token's hash: the same token is proved on many calls.
@@ -77,7 +121,7 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
   // A key pair a grant brought back from a sign-in by redirect: used instead of a new one.
   let preferred: CryptoKeyPair | undefined;
   const keyOf = async (): Promise<Key> => {
-    key ??= loadKey(store, tabs, preferred);
+    key ??= loadKey(store, tabs, given, preferred);
     const loading = key;
     try {
       ready = await loading;
@@ -127,42 +171,51 @@ function createDpopKey(store: DpopKeyStore | undefined, tabs: TabLink | undefine
     async adopt(pair) {
       if (key === undefined) preferred = pair;
       const { thumbprint } = await keyOf();
-      return thumbprint === (await thumbprintOf(pair.publicKey));
+      return thumbprint === (await thumbprintOf(await publicJwkOf(pair.publicKey)));
     },
     scheme: "DPoP",
     // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
-    headers: async (url, token) => ({ dpop: await signer.proof("POST", url, token) }),
-    challenge(url, code, headers) {
-      const nonce =
-        headers instanceof Headers ? headers.get("dpop-nonce") : headers?.["dpop-nonce"];
-      const { origin } = targetOf(url);
-      if (typeof nonce !== "string" || nonce === "" || nonces.get(origin) === nonce) return false;
-      signer.nonce(url, nonce);
-      // A new nonce on any answer is kept; only a refusal (Unauthenticated) is worth a replay.
-      return code === 16;
+    async prove(url, token) {
+      const nonce = nonces.get(targetOf(url).origin);
+      return { headers: { dpop: await signer.proof("POST", url, token) }, nonce };
+    },
+    challenge(url, { code, headers }, sent) {
+      const nonce = headerOf(headers, "dpop-nonce");
+      // A new nonce on any answer is kept for the next proofs.
+      if (nonce !== undefined && nonce !== "") signer.nonce(url, nonce);
+      if (
+        code !== GrpcCode.Unauthenticated ||
+        !USE_DPOP_NONCE.test(headerOf(headers, "www-authenticate") ?? "")
+      ) {
+        return undefined;
+      }
+      // Worth one more attempt only with a nonce other than the one this attempt's proof carried.
+      return nonce !== undefined && nonce !== "" && nonce !== sent?.nonce;
     },
   };
   return signer;
 }
 
 /**
- * The source's key pair: the store's, another tab's, or a new one (`preferred`, when a grant
- * brought one back); and its proof header.
+ * The source's key pair: the one given, the store's, another tab's, or a new one (`preferred`
+ * instead, when a grant brought one back from a sign-in by redirect); and its header.
  */
 async function loadKey(
   store: DpopKeyStore | undefined,
   tabs: TabLink | undefined,
+  given: CryptoKeyPair | undefined,
   preferred: CryptoKeyPair | undefined,
 ): Promise<Key> {
+  if (given !== undefined) await store?.save(given).catch(() => {});
   const make = async () => {
     if (preferred === undefined) return generate(store);
     await store?.save(preferred).catch(() => {});
     return preferred;
   };
-  const stored = await store?.load().catch(() => undefined);
+  const stored = given ?? (await store?.load().catch(() => undefined));
   const pair =
     stored ?? (await (tabs === undefined ? make() : tabs.shared("dpop-key", make, isKeyPair)));
-  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const jwk = await publicJwkOf(pair.publicKey);
   const header = {
     typ: "dpop+jwt",
     alg: "ES256",
@@ -170,20 +223,10 @@ async function loadKey(
   };
   return {
     pair,
+    thumbprint: await thumbprintOf(jwk),
     privateKey: pair.privateKey,
     header: base64url(encoder.encode(JSON.stringify(header))),
-    thumbprint: await thumbprintOfJwk(jwk),
   };
-}
-
-/** RFC 7638: SHA-256 of the required members of an EC public JWK, in lexicographic order. */
-async function thumbprintOfJwk(jwk: JsonWebKey): Promise<string> {
-  const members = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
-  return base64url(await crypto.subtle.digest("SHA-256", encoder.encode(members)));
-}
-
-async function thumbprintOf(publicKey: CryptoKey): Promise<string> {
-  return thumbprintOfJwk(await crypto.subtle.exportKey("jwk", publicKey));
 }
 
 /** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */

@@ -1,19 +1,8 @@
-import ky, {
-  type HTTPError,
-  isHTTPError,
-  isNetworkError,
-  isTimeoutError,
-  type KyInstance,
-} from "ky";
+import ky, { isHTTPError, type KyInstance } from "ky";
 import type { DpopSigner, GrantedToken } from "../core/grant.js";
-import {
-  codeForStatus,
-  type SessionEndReason,
-  TokenFetchCode,
-  TokenFetchError,
-} from "../core/token-fetch-error.js";
+import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { capBody, MAX_TOKEN_RESPONSE_BYTES } from "./body.js";
-import { excerpt } from "./redact.js";
+import { type FailureReading, fromKyError, isNonceChallenge } from "./token-errors.js";
 
 /** What a token endpoint answered, read and checked. */
 export interface TokenAnswer extends GrantedToken {
@@ -49,13 +38,13 @@ export function tokenClient(http: KyInstance | undefined, retry: boolean): KyIns
 
 /** How a token request went out: its body, and what to redact and blame when it fails. */
 export interface TokenRequest {
+  /** A JSON body: an app's own login API. */
   json?: Record<string, string> | undefined;
+  /** A form body (`application/x-www-form-urlencoded`): OAuth (RFC 6749 Appendix B, RFC 7009). */
   form?: URLSearchParams | undefined;
   signal: AbortSignal;
-  /** Redacted from any excerpt of the answer: the password or refresh token sent. */
-  secret: string;
-  /** The session end a refusal (400, 401, 403) means. */
-  refused: SessionEndReason;
+  /** How an error answer is read, what it must never quote, and what a refusal ends. */
+  reading: FailureReading;
   /** A DPoP source's signer: each request carries a fresh `DPoP` proof. */
   dpop?: DpopSigner | undefined;
 }
@@ -88,50 +77,39 @@ export async function postForToken(
 export async function post(
   client: KyInstance,
   endpoint: string | URL,
-  { json, form, signal, secret, refused, dpop }: TokenRequest,
+  { json, form, signal, reading, dpop }: TokenRequest,
 ): Promise<Response> {
   // Every request (a ky retry included) proves the key afresh: a proof is good for one request.
   const prove = async ({ request }: { request: Request }) => {
     request.headers.set("DPoP", await (dpop as DpopSigner).proof("POST", request.url));
   };
+  const body =
+    json === undefined
+      ? { body: form as URLSearchParams, headers: { accept: "application/json", ...FORM } }
+      : { json, headers: { accept: "application/json" } };
   for (let challenged = false; ; challenged = true) {
     try {
       return await client.post(endpoint, {
-        ...(json === undefined ? { body: form as BodyInit } : { json }),
-        headers: { accept: "application/json" },
+        ...body,
         signal,
         ...(dpop && { hooks: { beforeRequest: [prove], beforeRetry: [prove] } }),
       });
     } catch (error) {
       // A nonce challenge (use_dpop_nonce) is refused before anything was used: one more try.
-      // Any other answer, even one that hands out a nonce, is final: a refresh is never resent.
+      // Any other answer is final: a refresh is never resent. A second challenge is no refusal
+      // (it blames the proof, not the grant); its nonce is kept for the next fetch.
       const nonce = isHTTPError(error) ? error.response.headers.get("dpop-nonce") : null;
-      if (dpop !== undefined && nonce !== null && !challenged && isNonceChallenge(error)) {
-        dpop.nonce((error as HTTPError).request.url, nonce);
-        continue;
+      if (dpop !== undefined && nonce !== null && isNonceChallenge(error)) {
+        dpop.nonce(error.request.url, nonce);
+        if (!challenged) continue;
       }
-      throw await fromKyError(error, secret, refused);
+      throw await fromKyError(error, reading);
     }
   }
 }
 
-/** OAuth's `error` code of an error answer (RFC 6749 §5.2), when it is one. */
-function oauthErrorOf(error: { data?: unknown }): string | undefined {
-  const code = (error.data as { error?: unknown } | undefined)?.error;
-  return typeof code === "string" && /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,40}$/.test(code)
-    ? code
-    : undefined;
-}
-
-/** A DPoP nonce challenge: 400 (token endpoint) or 401 with OAuth error `use_dpop_nonce`. */
-function isNonceChallenge(error: unknown): boolean {
-  if (!isHTTPError(error)) return false;
-  const { status, headers } = error.response;
-  return (
-    (status === 400 && oauthErrorOf(error) === "use_dpop_nonce") ||
-    (status === 401 && /use_dpop_nonce/.test(headers.get("www-authenticate") ?? ""))
-  );
-}
+/** OAuth's content type (RFC 6749 Appendix B), without a charset parameter: UTF-8 is implied. */
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
 
 /** A relative URL where nothing can resolve it (Node without `http`): a TypeError now, not later. */
 export function checkEndpoint(
@@ -169,49 +147,6 @@ function defaultKyOptions() {
         isHTTPError(error) && retryAfterMs(error.response) > maxRetryAfterMs ? false : undefined,
     },
   };
-}
-
-async function fromKyError(
-  error: unknown,
-  secret: string,
-  refused: SessionEndReason,
-): Promise<unknown> {
-  if (isHTTPError(error)) {
-    const { status, statusText } = error.response;
-    const redirected = status === 0 || (status >= 300 && status < 400);
-    // Only what OAuth's error codes and a status line may hold, redacted like the excerpt.
-    const oauthError = oauthErrorOf(error);
-    const said = [statusText, oauthError && `(${oauthError})`]
-      .filter((part) => part && /^[\x20-\x7e]{1,60}$/.test(part))
-      .map((part) => excerpt(part, secret))
-      .join(" ");
-    const message = redirected
-      ? "the token endpoint answered with a redirect, which is not followed so credentials never leave its origin"
-      : `the token endpoint answered ${status}${said ? ` ${said}` : ""}`;
-    const code = codeForStatus(status);
-    return new TokenFetchError(message, {
-      code,
-      status,
-      bodyExcerpt: excerpt(error.data, secret),
-      reason: code === TokenFetchCode.Unauthenticated ? refused : undefined,
-    });
-  }
-  if (isTimeoutError(error)) {
-    return new TokenFetchError("the token endpoint did not answer in time", {
-      code: TokenFetchCode.Unavailable,
-    });
-  }
-  if (isNetworkError(error)) {
-    // ky's own errors hold the request options, password included: keep only the network cause.
-    return new TokenFetchError(
-      "could not reach the token endpoint (a network error; in a browser a CORS refusal looks the same)",
-      {
-        code: TokenFetchCode.Unavailable,
-        cause: error.cause,
-      },
-    );
-  }
-  return error;
 }
 
 const tooLarge = (status: number) =>

@@ -3,13 +3,14 @@ import type { TokenGrant } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint, postForToken, tokenClient } from "./http.js";
 import {
+  checkClientOptions,
   checkRefreshOptions,
   createRefresher,
   isRefusal,
   type RefreshTokenStore,
 } from "./refresh.js";
 
-/** Username and password sent to the token endpoint as JSON. */
+/** Username and password sent to the token endpoint (form-encoded with `clientId`, else JSON). */
 export interface Credentials {
   username: string;
   password: string;
@@ -18,11 +19,22 @@ export interface Credentials {
 /** Options for {@link passwordGrant}. */
 export interface PasswordGrantOptions {
   /**
-   * The token endpoint: a POST of JSON `{"username","password"}` answered by `{"token"}` or
-   * `{"access_token","expires_in","refresh_token"?}`. Relative URLs resolve against the page (or
-   * `http`'s `baseUrl`/`prefix`). Redirects are refused.
+   * The token endpoint. With `clientId`: an OAuth token endpoint, sent the form-encoded password
+   * grant (RFC 6749 §4.3.2). Without: the app's own login API, sent JSON `{"username","password"}`.
+   * Either answers `{"token"}` or `{"access_token","expires_in","refresh_token"?}`. Relative URLs
+   * resolve against the page (or `http`'s `baseUrl`/`prefix`). Redirects are refused.
    */
   endpoint: string | URL;
+  /**
+   * The OAuth `client_id` (a public client). Given, the grant speaks OAuth 2.0: sign-in, refresh
+   * (RFC 6749 §4.3.2, §6) and revocation (RFC 7009) go form-encoded with `client_id`, and only
+   * `invalid_grant` counts as a refusal. Default: none, the app's own JSON login API, where a
+   * 400, 401 or 403 without an OAuth error code means wrong credentials. RFC 9700 §2.4 forbids
+   * the password grant at OAuth servers: prefer an authorization-code sign-in there.
+   */
+  clientId?: string | undefined;
+  /** OAuth `scope` for the sign-in and every refresh (RFC 6749 §3.3). Needs `clientId`. Default: none. */
+  scope?: string | undefined;
   /**
    * The username and password, or a function asked whenever they are needed: at sign-in, and
    * when there is no usable refresh token. It may return `undefined` when it has none (the user
@@ -35,9 +47,16 @@ export interface PasswordGrantOptions {
    * and gives each request 10 s. Redirects are refused on either; refreshes are never retried.
    */
   http?: KyInstance | undefined;
-  /** Where refresh requests go (`{"grant_type":"refresh_token",…}`). Default: `endpoint`. */
+  /**
+   * Where refresh requests go: `grant_type=refresh_token` form-encoded with `clientId` (RFC 6749
+   * §6), else JSON `{"grant_type":"refresh_token","refresh_token"}`. Default: `endpoint`.
+   */
   refreshEndpoint?: string | URL | undefined;
-  /** Where `clear()` revokes the refresh token (RFC 7009). Default: none, it is only forgotten. */
+  /**
+   * Where `clear()` revokes the refresh token (RFC 7009: a form of `token`,
+   * `token_type_hint=refresh_token` and, with `clientId`, `client_id`). A failure reaches
+   * listeners as `revoke-failed`. Default: none, it is only forgotten.
+   */
   revokeEndpoint?: string | URL | undefined;
   /** Keeps the refresh token beyond the page (see SECURITY.md). Default: memory only. */
   store?: RefreshTokenStore | undefined;
@@ -47,7 +66,8 @@ export interface PasswordGrantOptions {
  * The password grant, as a `fetchToken`: signs in with the username and password and, when the
  * endpoint answers with a `refresh_token`, refreshes with it (rotating it on every use) instead
  * of asking for the password again. Credentials the endpoint refused are not sent again until
- * they change or `clear()` is called.
+ * they change or `clear()` is called. With `clientId` it is an OAuth client (form-encoded, RFC
+ * 6749 §4.3.2); without, it talks JSON to the app's own login API.
  *
  * @example
  * ```ts
@@ -66,6 +86,17 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
   }
   checkRefreshOptions("passwordGrant", options);
+  checkClientOptions("passwordGrant", options, false);
+  const { clientId, scope } = options;
+  const dialect = clientId === undefined ? "login" : "oauth";
+  /** The sign-in body: OAuth's form (RFC 6749 §4.3.2), or JSON for the app's own login API. */
+  const signInBody = (username: string, password: string) => {
+    if (clientId === undefined) return { json: { username, password } };
+    const form = new URLSearchParams({ grant_type: "password", username, password });
+    form.set("client_id", clientId);
+    if (scope !== undefined) form.set("scope", scope);
+    return { form };
+  };
   if (typeof credentials !== "function" && !isCredentials(credentials)) {
     throw new TypeError(
       "passwordGrant: credentials must be { username: string, password: string } or a function returning them",
@@ -102,11 +133,10 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     }
     try {
       const answer = await postForToken(client, endpoint, {
-        json: { username, password },
+        ...signInBody(username, password),
         signal,
         dpop,
-        secret: password,
-        refused: "credentials-refused",
+        reading: { dialect, secret: password, refused: "credentials-refused" },
       });
       refusedDigest = undefined;
       return refresher.keep(answer, undefined);

@@ -3,6 +3,7 @@ import type { TokenGrant } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint } from "./http.js";
 import {
+  checkClientOptions,
   checkRefreshOptions,
   createRefresher,
   isRefusal,
@@ -12,10 +13,18 @@ import {
 /** Options for {@link refreshTokenGrant}. */
 export interface RefreshTokenGrantOptions {
   /**
-   * The token endpoint: a POST of JSON `{"grant_type":"refresh_token","refresh_token"}`
-   * answered by `{"access_token","expires_in","refresh_token"?}`. Redirects are refused.
+   * The OAuth token endpoint: a form-encoded POST of `grant_type=refresh_token`, `refresh_token`,
+   * `client_id` and `scope` if given (RFC 6749 §6), answered by
+   * `{"access_token","expires_in","refresh_token"?}`. Redirects are refused.
    */
   endpoint: string | URL;
+  /** Required: the OAuth `client_id` this app is registered with (a public client). */
+  clientId: string;
+  /**
+   * OAuth `scope` sent with every refresh (RFC 6749 §6): at most what was granted. Default: none,
+   * the scope granted at sign-in.
+   */
+  scope?: string | undefined;
   /**
    * The refresh token the app got elsewhere (an authorization-code + PKCE sign-in), or a function
    * asked when the grant has none: after a refusal or a sign-out it may give a new one, or
@@ -24,7 +33,11 @@ export interface RefreshTokenGrantOptions {
   refreshToken: string | (() => string | undefined | Promise<string | undefined>);
   /** The ky instance for the requests. Default: ours; refreshes are never retried. */
   http?: KyInstance | undefined;
-  /** Where `clear()` revokes the refresh token (RFC 7009). Default: none, it is only forgotten. */
+  /**
+   * Where `clear()` revokes the refresh token (RFC 7009: a form of `token`,
+   * `token_type_hint=refresh_token` and `client_id`). A failure reaches listeners as
+   * `revoke-failed`. Default: none, it is only forgotten.
+   */
   revokeEndpoint?: string | URL | undefined;
   /** Keeps the refresh token beyond the page (see SECURITY.md). Default: memory only. */
   store?: RefreshTokenStore | undefined;
@@ -33,12 +46,18 @@ export interface RefreshTokenGrantOptions {
 /**
  * The refresh-token grant, as a `fetchToken`: trades the refresh token for an access token and
  * its successor (rotation) on every fetch. A refused refresh token (`invalid_grant`) is dropped
- * and the session ends (`session-ended`, reason `"refresh-token-refused"`).
+ * and the session ends (`session-ended`, reason `"refresh-token-refused"`); any other OAuth error
+ * (`invalid_request`, `invalid_client`, `invalid_scope`, `invalid_dpop_proof`, …) ends nothing:
+ * the fetch fails with code Internal and the same refresh token is used once it passes.
  *
  * @example
  * ```ts
  * const tokens = createTokenSource({
- *   fetchToken: refreshTokenGrant({ endpoint: "/oauth/token", refreshToken: pkce.refreshToken }),
+ *   fetchToken: refreshTokenGrant({
+ *     endpoint: "https://idp.example.com/oauth/token",
+ *     clientId: "my-spa",
+ *     refreshToken: pkce.refreshToken,
+ *   }),
  * });
  * ```
  */
@@ -49,6 +68,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
   const { endpoint, http, refreshToken: initial } = options;
   checkEndpoint("refreshTokenGrant", "endpoint", endpoint, http);
   checkRefreshOptions("refreshTokenGrant", options);
+  checkClientOptions("refreshTokenGrant", options, true);
   if (typeof initial !== "function" && !(typeof initial === "string" && initial !== "")) {
     throw new TypeError(
       "refreshTokenGrant: refreshToken must be a non-empty string or a function returning one",

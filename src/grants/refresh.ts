@@ -19,6 +19,14 @@ export interface RefreshTokenStore {
 export interface RefreshOptions {
   /** Where refresh requests go. */
   refreshEndpoint: string | URL;
+  /**
+   * The OAuth client: refreshes (RFC 6749 §6) and revocations (RFC 7009) go form-encoded with
+   * `client_id`, and errors are read by their OAuth code. None: the app's own login API, which
+   * gets JSON refreshes and reads a 400/401/403 without an OAuth code as a refusal.
+   */
+  clientId?: string | undefined;
+  /** OAuth `scope`, sent with every refresh when given (OAuth only). */
+  scope?: string | undefined;
   /** Where `clear()` revokes the refresh token (RFC 7009); none: it is only forgotten. */
   revokeEndpoint?: string | URL | undefined;
   http?: KyInstance | undefined;
@@ -35,21 +43,39 @@ export interface Refresher {
   refresh(refreshToken: string, context: GrantContext): Promise<GrantedToken>;
   /** The granted token for an answer, keeping its refresh token (or `kept`, if it has none). */
   keep(answer: TokenAnswer, kept: string | undefined): GrantedToken;
+  /** Revokes the refresh token (RFC 7009); rejects with a TokenFetchError when that failed. */
   revoke(context: { state: string; signal: AbortSignal }): Promise<void>;
   /** Sign-out: nothing is kept, in memory or in the store. */
   reset(): void;
 }
 
-/** Is this failure the endpoint refusing what was sent (400, 401, 403)? */
+/**
+ * Is this failure the endpoint refusing what was sent (`invalid_grant`; from an app's own login
+ * API also a 400, 401 or 403 without an OAuth error code)?
+ */
 export function isRefusal(error: unknown): error is TokenFetchError {
   return error instanceof TokenFetchError && error.code === TokenFetchCode.Unauthenticated;
 }
 
 export function createRefresher(grant: string, options: RefreshOptions): Refresher {
-  const { refreshEndpoint, revokeEndpoint, store } = options;
+  const { refreshEndpoint, revokeEndpoint, store, clientId, scope } = options;
+  const dialect = clientId === undefined ? "login" : "oauth";
   // A refresh that reached the server may have rotated the token even if its answer was lost:
   // sending it again would be reuse, which revokes the whole family. So never retried.
   const once = tokenClient(options.http, false);
+  // Revoking twice is harmless (RFC 7009 §2.2: an unknown token answers 200): retried as ky does.
+  const retried = tokenClient(options.http, true);
+  /** The refresh request's body: OAuth's form (RFC 6749 §6), or JSON for an app's own API. */
+  const refreshBody = (refreshToken: string) => {
+    const fields: Record<string, string> = {
+      grant_type: "refresh_token",
+      refresh_token: refreshToken,
+    };
+    if (clientId === undefined) return { json: fields };
+    fields.client_id = clientId;
+    if (scope !== undefined) fields.scope = scope;
+    return { form: new URLSearchParams(fields) };
+  };
   let loaded = store === undefined;
   // Refresh tokens the endpoint refused: never sent again, whoever offers them.
   const refused = new Set<string>();
@@ -87,11 +113,10 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
     async refresh(refreshToken, { signal, dpop }) {
       try {
         const answer = await postForToken(once, refreshEndpoint, {
-          json: { grant_type: "refresh_token", refresh_token: refreshToken },
+          ...refreshBody(refreshToken),
           signal,
           dpop,
-          secret: refreshToken,
-          refused: "refresh-token-refused",
+          reading: { dialect, secret: refreshToken, refused: "refresh-token-refused" },
         });
         return refresher.keep(answer, refreshToken);
       } catch (error) {
@@ -109,12 +134,15 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
     },
     async revoke({ state, signal }) {
       if (revokeEndpoint === undefined) return;
-      await post(once, revokeEndpoint, {
-        form: new URLSearchParams({ token: state, token_type_hint: "refresh_token" }),
+      // RFC 7009 §2.1; a public client identifies itself with client_id (RFC 6749 §2.3).
+      const form = new URLSearchParams({ token: state, token_type_hint: "refresh_token" });
+      if (clientId !== undefined) form.set("client_id", clientId);
+      const response = await post(retried, revokeEndpoint, {
+        form,
         signal,
-        secret: state,
-        refused: "refresh-token-refused",
+        reading: { dialect, secret: state, endpoint: "revocation endpoint" },
       });
+      await response.body?.cancel().catch(() => {});
     },
     reset() {
       loaded = true;
@@ -143,5 +171,39 @@ export function checkRefreshOptions(
     (typeof store?.load !== "function" || typeof store.save !== "function")
   ) {
     throw new TypeError(`${grant}: store must be { load(), save(refreshToken) }`);
+  }
+}
+
+/**
+ * Checks `clientId` and `scope`, naming the option in a TypeError. `required`: the grant speaks
+ * OAuth only (refreshTokenGrant); otherwise `clientId` switches OAuth on and `scope` needs it.
+ */
+export function checkClientOptions(
+  grant: string,
+  options: { clientId?: unknown; scope?: unknown },
+  required: boolean,
+): void {
+  const { clientId, scope } = options;
+  if (clientId === undefined && required) {
+    throw new TypeError(
+      `${grant}: clientId is required: the client_id your authorization server registered for this app (RFC 6749 §2.2)`,
+    );
+  }
+  if (clientId !== undefined && !(typeof clientId === "string" && clientId !== "")) {
+    throw new TypeError(`${grant}: clientId must be a non-empty string (the OAuth client_id)`);
+  }
+  if (scope === undefined) return;
+  if (
+    typeof scope !== "string" ||
+    !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(scope)
+  ) {
+    throw new TypeError(
+      `${grant}: scope must be a non-empty string of space-separated scope tokens (RFC 6749 §3.3)`,
+    );
+  }
+  if (clientId === undefined) {
+    throw new TypeError(
+      `${grant}: scope is an OAuth parameter and needs clientId; without clientId the grant talks to your own JSON login API`,
+    );
   }
 }

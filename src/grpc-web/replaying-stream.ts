@@ -1,35 +1,20 @@
 import type { ClientReadableStream, Metadata, RpcError, Status } from "grpc-web";
-import { reportError } from "../core/report-error.js";
+import { GrpcCode } from "../core/codes.js";
+import { callApp } from "../core/report-error.js";
+import type { CallReplay } from "../replay/call.js";
+import { failureOf, toRpcError } from "./request.js";
 
 type EventName = "data" | "error" | "status" | "metadata" | "end";
 // biome-ignore lint/suspicious/noExplicitAny: grpc-web's listeners take different argument types per event.
 type Listener = (value?: any) => void;
 
 /** What the stream asks of the interceptor that created it. */
-export interface ReplayHooks {
-  /** Starts an attempt with `token`; resolves to the runtime's stream for it. */
-  invoke(token: string): Promise<ClientReadableStream<unknown>>;
-  /** A token for the first attempt. */
-  getToken(): Promise<string>;
-  /**
-   * Whether `error`, refused before any data with `token`, gets a replay: the token to replay
-   * with (may fail with an RpcError), or undefined when the caller gets the error (a refused
-   * token is then told to the source).
-   */
-  retry(error: RpcError, token: string): Promise<string> | undefined;
-  /** Whether a replay is still possible: until then the attempt's metadata is held back. */
-  canRetry(): boolean;
-  /** The server refused `token` and no replay follows. */
-  rejected(token: string): void;
-  /** Turns a token failure into the RpcError the caller sees. */
-  toRpcError(error: unknown): RpcError;
-  /** Whether this failure gets the refresh and the one replay (the app's `isAuthError`). */
-  isAuthError(error: RpcError): boolean;
-  /** An attempt with `token` delivered data or ended well. */
-  proven(token: string): void;
+export interface StreamCall {
+  /** The call's replay rules, with the token of its first attempt (rejects with an RpcError). */
+  begin(): Promise<CallReplay>;
+  /** Starts an attempt with the call's current token; resolves to the runtime's stream for it. */
+  invoke(call: CallReplay): Promise<ClientReadableStream<unknown>>;
 }
-
-const UNKNOWN = 2;
 
 /**
  * The `ClientReadableStream` a stream interceptor returns at once, while the
@@ -53,16 +38,16 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     metadata: [],
     end: [],
   };
-  readonly #hooks: ReplayHooks;
+  readonly #call: StreamCall;
   #inner: ClientReadableStream<unknown> | undefined;
   #cancelled = false;
   #terminated = false;
 
-  constructor(hooks: ReplayHooks) {
-    this.#hooks = hooks;
-    hooks.getToken().then(
-      (token) => this.#start(token),
-      (error: unknown) => this.#fail(hooks.toRpcError(error)),
+  constructor(call: StreamCall) {
+    this.#call = call;
+    call.begin().then(
+      (replay) => this.#start(replay),
+      (error: unknown) => this.#fail(toRpcError(error)),
     );
   }
 
@@ -91,12 +76,8 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     if (this.#terminated && (terminal || eventType === "data")) return;
     if (terminal) this.#terminated = true;
     for (const listener of [...this.#listeners[eventType]]) {
-      try {
-        listener(value);
-      } catch (error) {
-        // App code that throws is reported, and breaks neither the stream nor the other listeners.
-        reportError(error);
-      }
+      // App code that throws is reported, and breaks neither the stream nor the other listeners.
+      callApp(() => listener(value), undefined);
     }
   }
 
@@ -105,22 +86,22 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     this.#emit("status", { code: error.code, details: error.message, metadata: {} });
   }
 
-  #start(token: string): void {
+  #start(call: CallReplay): void {
     if (this.#cancelled) return;
     Promise.resolve()
-      .then(() => this.#hooks.invoke(token))
+      .then(() => this.#call.invoke(call))
       .then(
-        (inner) => this.#attach(inner, token),
-        (error: unknown) => this.#fail(this.#hooks.toRpcError(error)),
+        (inner) => this.#attach(inner, call),
+        (error: unknown) => this.#fail(toRpcError(error)),
       );
   }
 
-  #attach(inner: ClientReadableStream<unknown>, token: string): void {
+  #attach(inner: ClientReadableStream<unknown>, call: CallReplay): void {
     if (this.#cancelled) {
       inner.cancel();
       return;
     }
-    const canReplay = this.#hooks.canRetry();
+    const canReplay = call.canReplay();
     this.#inner = inner;
     let sawData = false;
     let abandoned = false;
@@ -140,28 +121,28 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     });
     inner.on("data", (data: unknown) => {
       if (abandoned) return;
-      if (!sawData) this.#hooks.proven(token);
+      if (!sawData) call.succeeded();
       sawData = true;
       release();
       this.#emit("data", data);
     });
     inner.on("error", (error: RpcError) => {
       if (abandoned) return;
-      if (error.code === UNKNOWN && !sawData && !completed) {
+      if (error.code === GrpcCode.Unknown && !sawData && !completed) {
         heldUnknown ??= error;
         return;
       }
       heldUnknown = undefined;
       erred = true;
       if (sawData) {
-        if (this.#hooks.isAuthError(error)) this.#hooks.rejected(token);
+        call.failedAfterData(failureOf(error));
       } else {
-        const replay = this.#hooks.retry(error, token);
+        const replay = call.replay(failureOf(error));
         if (replay !== undefined) {
           abandoned = true;
           replay.then(
-            (next) => this.#start(next),
-            (failure: unknown) => this.#fail(this.#hooks.toRpcError(failure)),
+            () => this.#start(call),
+            (failure: unknown) => this.#fail(toRpcError(failure)),
           );
           return;
         }
@@ -182,7 +163,7 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
         this.#fail(heldUnknown);
         return;
       }
-      if (!sawData && !erred) this.#hooks.proven(token);
+      if (!sawData && !erred) call.succeeded();
       this.#emit("end");
     });
   }

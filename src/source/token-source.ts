@@ -1,9 +1,8 @@
-import { abortReason, raceSignal, toTokenFetchError, withTimeout } from "../core/abort.js";
+import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort.js";
 import type { TokenGrant } from "../core/grant.js";
-import type { ProofScheme } from "../core/proof-scheme.js";
 import type { SharedToken, TabLink } from "../core/tab-sharing.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
-import type { TokenSource } from "../core/token-source.js";
+import type { TokenEvent, TokenSource } from "../core/token-source.js";
 import { createTokenEvents } from "./events.js";
 import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
 import { resolveOptions, type TokenSourceOptions } from "./options.js";
@@ -11,23 +10,6 @@ import { createSession, type Session } from "./session.js";
 import { createFlights, type Flights } from "./single-flight.js";
 import { type Cached, createTokenCache, type TokenCache } from "./token-cache.js";
 import { type Entry, expiresAt, isFresh, isUsable, newEntry } from "./token-lifetime.js";
-
-/** What the interceptors of this library get from a source made by {@link createTokenSource}. */
-export interface SourceInternals {
-  /** The cached token, synchronously, when it is fresh and a call succeeded with it. */
-  fresh(): string | undefined;
-  /** A call succeeded with `token`. */
-  proven(token: string): void;
-  /** What proves possession of the source's key on each attempt (DPoP), if anything. */
-  proofs: ProofScheme | undefined;
-}
-
-const internals = new WeakMap<TokenSource, SourceInternals>();
-
-/** The fast-path hooks of a source made by {@link createTokenSource}; other sources have none. */
-export function internalsOf(source: TokenSource): SourceInternals | undefined {
-  return internals.get(source);
-}
 
 /**
  * Creates a token source: gets a token through its grant, caches it, refreshes it shortly before
@@ -78,7 +60,7 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
       grant.reset?.();
       if (tell) {
         tabs?.cleared(dropped.token);
-        if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs);
+        if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs, events.emit);
       }
       events.emit({ type: "cleared" });
     },
@@ -129,18 +111,17 @@ export function createTokenSource(options: TokenSourceOptions): TokenSource {
   });
   state.flights = flights;
 
-  const source = sourceMethods(state);
-  internals.set(source, {
-    fresh: () => (cache.entry?.proven && isFresh(cache.entry) ? cache.entry.token : undefined),
+  return {
+    ...sourceMethods(state),
+    current: () => (cache.entry?.proven && isFresh(cache.entry) ? cache.entry.token : undefined),
     proven(token) {
       const cached = cache.known(token);
       if (cached === undefined || cached.proven) return;
       cached.proven = true;
       if (cached === cache.entry) session.proven();
     },
-    proofs: dpop,
-  });
-  return source;
+    proofFor: () => dpop,
+  };
 }
 
 /** What a source's parts share: its cache, session, flights and the steps that tell listeners. */
@@ -216,7 +197,7 @@ function obtain(
       throw error;
     },
   );
-  return raceSignal(token, signal);
+  return race(token, { signal });
 }
 
 /** Takes a token another tab has, unless it is known bad, signed out of or already expired. */
@@ -232,16 +213,38 @@ function adopt(state: SourceState, shared: SharedToken, refreshMarginMs: number)
   return true;
 }
 
-/** Revokes the session's grant state at the server: best effort, bounded by timeoutMs. */
-function revoke(grant: TokenGrant, held: string, timeoutMs: number): void {
+/**
+ * Revokes the session's grant state at the server, bounded by timeoutMs; a failure reaches the
+ * listeners as `revoke-failed` (a grant's own error is told by its name only: it may quote the
+ * token).
+ */
+function revoke(
+  grant: TokenGrant,
+  held: string,
+  timeoutMs: number,
+  emit: (event: TokenEvent) => void,
+): void {
   if (grant.revoke === undefined) return;
   const signal = AbortSignal.timeout(timeoutMs);
   const { revoke: send } = grant;
   // A revoke that throws at once, or returns no promise, must not break clear() either.
-  raceSignal(
+  race(
     Promise.resolve().then(() => send({ state: held, signal })),
-    signal,
-  ).catch(() => {});
+    { signal },
+  ).catch((error: unknown) => {
+    const failure =
+      error instanceof TokenFetchError
+        ? error
+        : signal.aborted
+          ? new TokenFetchError(`the revocation did not finish within ${timeoutMs} ms`, {
+              code: TokenFetchCode.Unavailable,
+            })
+          : new TokenFetchError(
+              `the grant's revoke failed (${error instanceof Error ? error.name : typeof error})`,
+              { code: TokenFetchCode.Internal },
+            );
+    emit({ type: "revoke-failed", error: failure });
+  });
 }
 
 function assertToken(token: unknown, method: string): void {

@@ -151,10 +151,34 @@ describe("dpopProofs", () => {
 
   it("keeps a nonce per origin and puts it in later proofs", async () => {
     const key = dpopProofs().bind(undefined);
-    expect(key.challenge("https://a.example/x", 16, { "dpop-nonce": "n-1" })).toBe(true);
-    expect(key.challenge("https://a.example/y", 16, { "dpop-nonce": "n-1" })).toBe(false);
-    // A new nonce on another answer is kept, but asks for no replay.
-    expect(key.challenge("https://c.example/y", 5, { "dpop-nonce": "n-2" })).toBe(false);
+    const challenge = (nonce: string) => ({
+      code: 16,
+      headers: { "dpop-nonce": nonce, "www-authenticate": 'DPoP error="use_dpop_nonce"' },
+    });
+    expect(key.challenge("https://a.example/x", challenge("n-1"), undefined)).toBe(true);
+    // The proof that was refused already carried n-1: one more attempt would not help.
+    const sent = await key.prove("https://a.example/y", "token");
+    expect(sent.nonce).toBe("n-1");
+    expect(key.challenge("https://a.example/y", challenge("n-1"), sent)).toBe(false);
+    // A new nonce on another answer is kept, but it is no challenge.
+    expect(
+      key.challenge(
+        "https://c.example/y",
+        { code: 5, headers: { "dpop-nonce": "n-2" } },
+        undefined,
+      ),
+    ).toBeUndefined();
+    // Unauthenticated with a nonce but without the DPoP challenge is no nonce challenge either.
+    expect(
+      key.challenge(
+        "https://d.example/y",
+        {
+          code: 16,
+          headers: { "dpop-nonce": "n-3", "www-authenticate": 'DPoP error="invalid_token"' },
+        },
+        undefined,
+      ),
+    ).toBeUndefined();
     expect(decode(await key.proof("POST", "https://c.example/z")).claims.nonce).toBe("n-2");
     expect(decode(await key.proof("POST", "https://a.example/z")).claims.nonce).toBe("n-1");
     expect(decode(await key.proof("POST", "https://b.example/z")).claims.nonce).toBeUndefined();

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { cors, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
@@ -6,6 +7,7 @@ import { codeFromHttpStatus as grpcCodeFromHttpStatus } from "@connectrpc/connec
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { parseConfig } from "../../demo/server/config.js";
 import { startDemoServer } from "../../demo/server/server.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
@@ -14,6 +16,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from "../../gen/grpc/health/v1/health_pb.js";
 import { createAuthInterceptor, createTokenSource } from "../../src/index.js";
+import { dpopNonceRefusalNames } from "./backend-trailers.js";
 import {
   arr,
   at,
@@ -35,6 +38,7 @@ import {
 import { localReplyFor, localReplyMappersOf } from "./local-reply.js";
 
 const config = loadEnvoyConfig();
+const DEV_CONFIG = fileURLToPath(new URL("../../envoy/dev-config.mjs", import.meta.url));
 const README = readFileSync(
   fileURLToPath(new URL("../../envoy/README.md", import.meta.url)),
   "utf8",
@@ -43,6 +47,17 @@ const README = readFileSync(
 /** Where the Lua filter puts each call's gRPC status and the access log reads it. */
 const GRPC_STATUS_KEY = "grpc_web_auth:grpc_status";
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const LOCAL_RATE_LIMIT_TYPE =
+  "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit";
+const FILTER_CONFIG_TYPE = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
+/** The filters that only make sense on calls jwt_authn admitted. */
+const GRPC_FILTERS = [
+  "envoy.filters.http.grpc_web",
+  "envoy.filters.http.connect_grpc_bridge",
+  "envoy.filters.http.lua",
+];
+/** The longest Retry-After the client's default backoff waits for (half its 10 s budget). */
+const CLIENT_MAX_RETRY_AFTER_SECONDS = 5;
 const CORS_POLICY_TYPE = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy";
 
 /** Splits a comma-separated header list such as `allow_headers` into lower-case names. */
@@ -142,9 +157,10 @@ describe("envoy/envoy.yaml", () => {
     expect(hcmOf(config).codec_type).toBe("AUTO");
   });
 
-  it("runs cors, then jwt_authn, then grpc_web and the Connect bridge, with the router last", () => {
+  it("runs cors, the token routes' rate limit, jwt_authn, then grpc_web and the Connect bridge, with the router last", () => {
     expect(httpFiltersOf(config).map((f) => f.name)).toEqual([
       "envoy.filters.http.cors",
+      "envoy.filters.http.local_ratelimit",
       "envoy.filters.http.jwt_authn",
       "envoy.filters.http.grpc_web",
       "envoy.filters.http.connect_grpc_bridge",
@@ -159,6 +175,7 @@ describe("envoy/envoy.yaml", () => {
     );
     expect(types).toEqual({
       "envoy.filters.http.cors": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors",
+      "envoy.filters.http.local_ratelimit": LOCAL_RATE_LIMIT_TYPE,
       "envoy.filters.http.jwt_authn":
         "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
       "envoy.filters.http.grpc_web":
@@ -190,6 +207,94 @@ describe("envoy/envoy.yaml", () => {
       expect(timeout).toBeGreaterThan(0);
       expect(timeout).toBeLessThanOrEqual(60);
     }
+  });
+
+  it("turns grpc_web, the Connect bridge and the Lua capture off on the token routes, and only there", () => {
+    for (const route of routesOf(config)) {
+      const isToken = at(route, "route", "cluster") === "token_service";
+      for (const name of GRPC_FILTERS) {
+        const perRoute = at(route, "typed_per_filter_config", name);
+        if (isToken) {
+          expect(perRoute, `${name} on ${JSON.stringify(route.match)}`).toEqual({
+            "@type": FILTER_CONFIG_TYPE,
+            disabled: true,
+          });
+        } else {
+          expect(perRoute, `${name} on ${JSON.stringify(route.match)}`).toBeUndefined();
+        }
+      }
+    }
+    // Nor on the virtual host, where it would reach the gRPC routes too.
+    for (const name of GRPC_FILTERS) {
+      expect(at(virtualHostOf(config), "typed_per_filter_config", name)).toBeUndefined();
+    }
+    // Token routes are exactly the routes jwt_authn exempts, so the bridge only sees admitted calls.
+    expect(tokenRoutes()).toHaveLength(3);
+  });
+
+  describe("rate limit on the token endpoint and revocation", () => {
+    const limited = ["/auth/token", "/auth/revoke"];
+
+    function limitOf(path: string): JsonObject {
+      const route = obj(
+        tokenRoutes().find((r) => at(r, "match", "path") === path),
+        `route ${path}`,
+      );
+      return obj(
+        at(route, "typed_per_filter_config", "envoy.filters.http.local_ratelimit"),
+        `local_ratelimit on ${path}`,
+      );
+    }
+
+    it("has no bucket in the filter itself, so every other route is unlimited", () => {
+      const filter = httpFilterConfig(config, "envoy.filters.http.local_ratelimit");
+      expect(filter.token_bucket).toBeUndefined();
+      for (const route of routesOf(config)) {
+        const path = at(route, "match", "path");
+        if (typeof path === "string" && limited.includes(path)) continue;
+        expect(
+          at(route, "typed_per_filter_config", "envoy.filters.http.local_ratelimit"),
+          JSON.stringify(route.match),
+        ).toBeUndefined();
+      }
+    });
+
+    it.each(limited)("limits %s with an enforced token bucket", (path) => {
+      const limit = limitOf(path);
+      expect(limit["@type"]).toBe(LOCAL_RATE_LIMIT_TYPE);
+      const bucket = obj(limit.token_bucket, "token_bucket");
+      expect(bucket.max_tokens).toBeGreaterThan(0);
+      expect(bucket.tokens_per_fill).toBeGreaterThan(0);
+      expect(seconds(bucket.fill_interval, "fill_interval")).toBeGreaterThan(0);
+      // Both default to 0 %: without them the filter neither counts nor refuses.
+      for (const key of ["filter_enabled", "filter_enforced"]) {
+        expect(at(limit, key, "default_value"), key).toEqual({
+          numerator: 100,
+          denominator: "HUNDRED",
+        });
+      }
+      // 429 by default; the client's backoff retries 429.
+      if (limit.status !== undefined) expect(at(limit, "status", "code")).toBe("TooManyRequests");
+    });
+
+    it.each(limited)("answers %s's 429 with a retry-after the client honours", (path) => {
+      const limit = limitOf(path);
+      const headers = arr(limit.response_headers_to_add, "response_headers_to_add");
+      const retryAfter = headers.find((h) => at(h, "header", "key") === "retry-after");
+      const value = Number(str(at(retryAfter ?? null, "header", "value"), "retry-after"));
+      expect(Number.isInteger(value)).toBe(true);
+      // Long enough for the bucket to refill, short enough for the client to wait for it.
+      const fill = seconds(at(limit, "token_bucket", "fill_interval"), "fill_interval");
+      expect(value).toBeGreaterThanOrEqual(fill);
+      expect(value).toBeLessThanOrEqual(CLIENT_MAX_RETRY_AFTER_SECONDS);
+    });
+
+    it("runs after cors, so a 429 carries CORS headers, and before jwt_authn", () => {
+      const names = httpFiltersOf(config).map((f) => f.name);
+      const index = names.indexOf("envoy.filters.http.local_ratelimit");
+      expect(index).toBeGreaterThan(names.indexOf("envoy.filters.http.cors"));
+      expect(index).toBeLessThan(names.indexOf("envoy.filters.http.jwt_authn"));
+    });
   });
 
   it("matches the token routes before the catch-all gRPC route", () => {
@@ -245,8 +350,20 @@ describe("envoy/envoy.yaml", () => {
       expect(at(grpcWeb, "route", "max_stream_duration", "grpc_timeout_header_max")).toBe("0s");
       // connect-timeout-ms becomes grpc-timeout only in the bridge, after Envoy set the deadline:
       // such calls need a route without the cap, or a 60 s deadline would be cut at the cap.
-      const connect = routeFor(path, { "connect-timeout-ms": "60000" });
+      const connect = routeFor(path, {
+        "connect-timeout-ms": "60000",
+        "connect-protocol-version": "1",
+      });
       expect(at(connect, "route", "max_stream_duration", "max_stream_duration")).toBe("0s");
+    }
+  });
+
+  it("caps a unary call that carries connect-timeout-ms without being a Connect call", () => {
+    for (const path of demoPaths("unary")) {
+      // A gRPC-Web call with the header: the bridge would not turn it into a deadline.
+      const route = routeFor(path, { "connect-timeout-ms": "600000", "x-grpc-web": "1" });
+      const cap = at(route, "route", "max_stream_duration", "max_stream_duration");
+      expect(seconds(cap, path)).toBeGreaterThan(0);
     }
   });
 
@@ -356,6 +473,34 @@ describe("envoy/envoy.yaml", () => {
       expect(max).toBeGreaterThan(0);
     });
 
+    it("watches the heap and stops accepting requests before Envoy runs out of memory", () => {
+      const monitors = arr(
+        at(config, "overload_manager", "resource_monitors"),
+        "resource_monitors",
+      );
+      const heap = obj(
+        monitors.find((m) => at(m, "name") === "envoy.resource_monitors.fixed_heap"),
+        "fixed_heap monitor",
+      );
+      expect(at(heap, "typed_config", "@type")).toBe(
+        "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+      );
+      expect(at(heap, "typed_config", "max_heap_size_bytes")).toBeGreaterThan(0);
+      const actions = arr(at(config, "overload_manager", "actions"), "overload actions");
+      const thresholds = Object.fromEntries(
+        actions.map((a) => [
+          at(a, "name"),
+          at(a, "triggers", 0, "name") === "envoy.resource_monitors.fixed_heap"
+            ? at(a, "triggers", 0, "threshold", "value")
+            : undefined,
+        ]),
+      );
+      const stop = Number(thresholds["envoy.overload_actions.stop_accepting_requests"]);
+      expect(stop).toBeGreaterThan(0.5);
+      expect(stop).toBeLessThan(1);
+      expect(Number(thresholds["envoy.overload_actions.shrink_heap"])).toBeLessThan(stop);
+    });
+
     it("limits every connection's buffer to 32 KiB, on the listener and on each cluster", () => {
       const listener = at(config, "static_resources", "listeners", 0);
       expect(at(listener ?? null, "per_connection_buffer_limit_bytes")).toBe(32768);
@@ -393,6 +538,28 @@ describe("envoy/envoy.yaml", () => {
       }
     });
 
+    it("lists only production (https) origins; the dev server's come from envoy/dev-config.mjs", () => {
+      const origins = arr(corsPolicy().allow_origin_string_match, "origins").map((m) =>
+        str(at(m, "exact"), "exact origin"),
+      );
+      for (const origin of origins) expect(new URL(origin).protocol, origin).toBe("https:");
+      const result = spawnSync(process.execPath, [DEV_CONFIG], { encoding: "utf8" });
+      expect(result.status, result.stderr).toBe(0);
+      const dev = obj(parse(result.stdout) as Json, "dev config");
+      const devPolicy = obj(
+        at(virtualHostOf(dev), "typed_per_filter_config", "envoy.filters.http.cors"),
+        "dev CorsPolicy",
+      );
+      expect(devPolicy.allow_origin_string_match).toEqual([
+        ...arr(corsPolicy().allow_origin_string_match, "origins"),
+        { exact: "http://localhost:5173" },
+        { exact: "http://127.0.0.1:5173" },
+      ]);
+      // Nothing else differs from the shipped file.
+      devPolicy.allow_origin_string_match = corsPolicy().allow_origin_string_match ?? null;
+      expect(dev).toEqual(config);
+    });
+
     it("allows GET, POST and OPTIONS", () => {
       expect(
         headerList(corsPolicy().allow_methods, "allow_methods").map((m) => m.toUpperCase()),
@@ -403,6 +570,20 @@ describe("envoy/envoy.yaml", () => {
       expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
         expect.arrayContaining(["grpc-status", "grpc-message", "grpc-status-details-bin"]),
       );
+    });
+
+    it("adds Vary: Origin to every answer, local replies included, keeping a backend's Vary", () => {
+      const headers = arr(virtualHostOf(config).response_headers_to_add, "response_headers_to_add");
+      const vary = headers.filter(
+        (h) => str(at(h, "header", "key"), "key").toLowerCase() === "vary",
+      );
+      expect(vary).toEqual([
+        { header: { key: "vary", value: "origin" }, append_action: "APPEND_IF_EXISTS_OR_ADD" },
+      ]);
+      // No route removes it again.
+      for (const route of routesOf(config)) {
+        expect(JSON.stringify(route.response_headers_to_remove ?? [])).not.toMatch(/vary/i);
+      }
     });
 
     it("caches preflights for at most 7200 s", () => {
@@ -432,11 +613,33 @@ describe("envoy/envoy.yaml", () => {
       );
     });
 
-    it("exposes every header Connect's cors.exposedHeaders lists, plus dpop-nonce and date", () => {
-      const expected = [...cors.exposedHeaders.map((h) => h.toLowerCase()), "dpop-nonce", "date"];
+    it("exposes every header Connect's cors.exposedHeaders lists, plus those the client reads", () => {
+      const expected = [
+        ...cors.exposedHeaders.map((h) => h.toLowerCase()),
+        "dpop-nonce",
+        "date",
+        // The token endpoint's (and the edge's 429's) backoff hint.
+        "retry-after",
+        // The DPoP challenge (use_dpop_nonce) and its reason.
+        "www-authenticate",
+      ];
       expect(expected.length).toBeGreaterThan(2);
       expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
         expect.arrayContaining(expected),
+      );
+    });
+
+    it("lets a Connect unary call read every trailer the backend sends with a DPoP nonce challenge", async () => {
+      // For Connect unary calls the bridge turns each gRPC trailer (but grpc-*) into a
+      // trailer-<name> header; browsers hide it cross-origin unless it is exposed.
+      const { trailers } = await dpopNonceRefusalNames();
+      const needed = trailers
+        .filter((name) => !name.startsWith("grpc-"))
+        .map((name) => `trailer-${name.toLowerCase()}`);
+      // Proves the capture saw the challenge, so the check is not vacuous.
+      expect(needed).toContain("trailer-dpop-nonce");
+      expect(headerList(corsPolicy().expose_headers, "expose_headers")).toEqual(
+        expect.arrayContaining(needed),
       );
     });
 
@@ -492,7 +695,18 @@ describe("envoy/envoy.yaml", () => {
       ]) {
         expect(values).toContain(operator);
       }
-      expect(values.some((v) => /PATH\)%$/.test(v))).toBe(true);
+      // The routed path without the query, never the forgeable x-envoy-original-path.
+      expect(format.path).toBe("%REQ_WITHOUT_QUERY(:PATH)%");
+      expect(JSON.stringify(config).toLowerCase()).not.toContain("x-envoy-original-path");
+      expect(at(logs[0] ?? null, "typed_config", "log_format", "formatters")).toEqual([
+        {
+          name: "envoy.formatter.req_without_query",
+          typed_config: {
+            "@type":
+              "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery",
+          },
+        },
+      ]);
       expect(values).toContain(`%DYNAMIC_METADATA(${GRPC_STATUS_KEY})%`);
       expect(values).toContain("%ACCESS_LOG_TYPE%");
     });
@@ -623,6 +837,19 @@ describe("envoy/envoy.yaml", () => {
       );
     });
 
+    it("refuses tokens without exp", () => {
+      expect(provider.require_expiration).toBe(true);
+    });
+
+    it("gives each JWKS fetch attempt more than a second", () => {
+      // Envoy uses max_interval as each attempt's timeout as well as the longest back-off.
+      const backOff = obj(
+        at(provider, "remote_jwks", "retry_policy", "retry_back_off"),
+        "back-off",
+      );
+      expect(seconds(backOff.max_interval, "max_interval")).toBeGreaterThanOrEqual(2);
+    });
+
     it("names the demo issuer and audience", () => {
       expect(provider.issuer).toBe("grpc-web-auth-demo");
       expect(provider.audiences).toEqual(["grpc-web-auth-demo-api"]);
@@ -694,6 +921,28 @@ describe("envoy/README.md", () => {
     expect(dpop).toContain("Envoy has no DPoP proof verification");
   });
 
+  it("documents the TLS load balancer setting DPoP needs, and the public-URL alternative", () => {
+    const dpop = section("DPoP-bound tokens");
+    expect(dpop).toContain("xff_num_trusted_hops: 1");
+    expect(dpop).toContain("--public-url");
+    expect(dpop).toMatch(/DPoP-bound\s+token \(one with `cnf`\) sent as `Bearer`/);
+    // The file itself keeps no trusted hops: the setting depends on what is in front of it.
+    expect(hcmOf(config).xff_num_trusted_hops).toBeUndefined();
+  });
+
+  it("tells Connect users to set defaultTimeoutMs, and why the edge's 504 stays a 504 for them", () => {
+    const deadlines = section("Deadlines and long streams");
+    expect(deadlines).toContain("defaultTimeoutMs");
+    expect(deadlines).toContain("`grpc-status: 4`");
+  });
+
+  it("documents the choices left as they are: strip_failure_response and the per-Envoy rate limit", () => {
+    expect(README).toMatch(/`strip_failure_response` is unset/);
+    const jwt = httpFilterConfig(config, "envoy.filters.http.jwt_authn");
+    expect(jwt.strip_failure_response).toBeUndefined();
+    expect(section("Rate limit on the token routes")).toMatch(/not a per-user limit/);
+  });
+
   it("documents each trade-off: the unary cap, the buffer limit and the JWKS refresh", () => {
     expect(section("Deadlines and long streams")).toMatch(/capped at 30 s/);
     expect(section("Edge limits")).toMatch(/Connect unary\s+requests above 32 KiB fail/);
@@ -712,8 +961,36 @@ describe("local replies (jwt_authn's 401 and 403) to gRPC-Web calls", () => {
   const JWT_MISSING = { status: 401, body: "Jwt is missing" };
   const WRONG_AUDIENCE = { status: 403, body: "Audiences in Jwt are not allowed" };
 
-  it("has one mapper for 401 and one for 403", () => {
-    expect(mappers).toHaveLength(2);
+  it("has one mapper for 401, one for the edge's deadline and one for 403", () => {
+    expect(mappers).toHaveLength(3);
+  });
+
+  /** A gRPC-Web call as the edge's deadline sees it: grpc_web already rewrote its content-type. */
+  const GRPC_WEB_PAST_THE_BRIDGE = {
+    requestContentType: "application/grpc",
+    originalContentType: "application/grpc-web+proto",
+    requestHeaders: { "x-grpc-web": "1" },
+  };
+
+  it.each([
+    [504, "downstream duration timeout"],
+    [408, "downstream duration timeout"],
+  ])("answers the edge's %i to a gRPC-Web call as DeadlineExceeded (4)", (status, body) => {
+    const reply = localReplyFor(config, { status, body, ...GRPC_WEB_PAST_THE_BRIDGE });
+    expect(reply).toMatchObject({ status: 200, body: "" });
+    expect(reply.headers["grpc-status"]).toBe("4");
+    expect(reply.headers["grpc-message"]).toMatch(/^[\x20-\x24\x26-\x7e]+$/);
+  });
+
+  it("leaves the edge's 504 to a Connect call alone (the bridge removed connect-protocol-version)", () => {
+    const reply = localReplyFor(config, {
+      status: 504,
+      body: "downstream duration timeout",
+      requestContentType: "application/grpc+json",
+      originalContentType: "application/json",
+    });
+    expect(reply.status).toBe(504);
+    expect(reply.headers["grpc-status"]).toBeUndefined();
   });
 
   it.each([
@@ -767,6 +1044,7 @@ describe("local replies (jwt_authn's 401 and 403) to gRPC-Web calls", () => {
         status,
         body: "local reply",
         requestContentType: "application/grpc-web+proto",
+        requestHeaders: { "x-grpc-web": "1" },
       });
       expect(reply.status).toBe(status);
       expect(reply.headers["grpc-status"]).toBeUndefined();

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { createServer, request, type Server } from "node:http";
+import { createServer as createH2cServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
@@ -29,6 +30,8 @@ import {
   type JsonObject,
   loadEnvoyConfig,
   obj,
+  routesOf,
+  virtualHostOf,
 } from "./envoy-yaml.js";
 import { passwordTokens } from "./password-tokens.js";
 import {
@@ -56,6 +59,29 @@ const [USERNAME, PASSWORD] = Object.entries(DEFAULT_USERS)[0] ?? ["", ""];
 /** An empty protobuf message in a gRPC-Web envelope: flag 0, length 0. */
 const EMPTY_GRPC_WEB_MESSAGE = new Uint8Array(5);
 
+/**
+ * The shipped config with ALLOWED_ORIGIN in its CORS allow-list, as `node envoy/dev-config.mjs`
+ * prints it: the shipped file lists production origins only.
+ */
+function devConfig(): JsonObject {
+  const config = loadEnvoyConfig();
+  const policy = obj(
+    at(virtualHostOf(config), "typed_per_filter_config", "envoy.filters.http.cors"),
+    "CorsPolicy",
+  );
+  policy.allow_origin_string_match = [
+    ...((policy.allow_origin_string_match as JsonObject[] | undefined) ?? []),
+    { exact: ALLOWED_ORIGIN },
+  ];
+  return config;
+}
+
+/** The per-route config of `filter` on the route whose exact path is `path`. */
+function perRouteConfig(config: JsonObject, path: string, filter: string): JsonObject {
+  const route = routesOf(config).find((r) => at(r, "match", "path") === path);
+  return obj(at(route ?? null, "typed_per_filter_config", filter), `${filter} on ${path}`);
+}
+
 /** Starts the demo backend as `npm run server -- --behind-envoy` does. */
 async function startBehindEnvoyDemo(extra: DemoServerOptions = {}): Promise<DemoServer> {
   const cli = parseConfig(["--behind-envoy", "--grpc-port", "0", "--token-port", "0"], {});
@@ -69,7 +95,7 @@ async function startBehindEnvoyDemo(extra: DemoServerOptions = {}): Promise<Demo
  */
 async function startDemoBehindEnvoy(
   extra: DemoServerOptions = {},
-  config: JsonObject = loadEnvoyConfig(),
+  config: JsonObject = devConfig(),
   tokenPort?: (demo: DemoServer) => number,
 ): Promise<{ demo: DemoServer; envoy: RunningEnvoy }> {
   const demo = await startBehindEnvoyDemo(extra);
@@ -492,6 +518,68 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
       expect([null, "-", ""]).toContain((await finalLogEntryFor(envoy, forged)).upstream_host);
     });
 
+    it("says Vary: Origin on a proxied answer and on an edge rejection", async () => {
+      const client = demoClient([createAuthInterceptor(tokenSource())]);
+      let vary: string | null = null;
+      await client.whoAmI(
+        {},
+        {
+          timeoutMs: 10_000,
+          onHeader: (headers) => {
+            vary = headers.get("vary");
+          },
+        },
+      );
+      expect(String(vary).toLowerCase(), envoy.output()).toContain("origin");
+      const rejected = await rawConnectCall(envoy.url);
+      expect(rejected.status).toBe(401);
+      expect(rejected.headers.get("vary")?.toLowerCase()).toContain("origin");
+    });
+
+    it("lets the browser read a Connect unary call's trailer-dpop-nonce, retry-after and www-authenticate", async () => {
+      const res = await rawConnectCall(envoy.url);
+      const exposed = (res.headers.get("access-control-expose-headers") ?? "")
+        .split(",")
+        .map((h) => h.trim().toLowerCase());
+      expect(exposed).toEqual(
+        expect.arrayContaining([
+          "trailer-dpop-nonce",
+          "trailer-www-authenticate",
+          "retry-after",
+          "www-authenticate",
+        ]),
+      );
+    });
+
+    it("does not run the Connect bridge on the token route: a Connect-looking token request stays JSON", async () => {
+      const res = await fetch(`${envoy.url}/auth/token`, {
+        method: "POST",
+        headers: {
+          origin: ALLOWED_ORIGIN,
+          "content-type": "application/json",
+          "connect-protocol-version": "1",
+        },
+        body: JSON.stringify({ username: USERNAME, password: PASSWORD }),
+      });
+      expect(res.status, envoy.output()).toBe(200);
+      expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(((await res.json()) as { token?: string }).token?.split(".")).toHaveLength(3);
+    });
+
+    it("logs the routed path without its query", async () => {
+      const marker = markerFor("query");
+      const res = await fetch(`${envoy.url}/demo.v1.DemoService/WhoAmI?secret=1`, {
+        headers: {
+          origin: ALLOWED_ORIGIN,
+          "x-user-agent": `${marker}-get`,
+          "x-envoy-original-path": "/forged",
+        },
+      });
+      expect(res.status).toBeGreaterThan(0);
+      const entry = await finalLogEntryFor(envoy, `${marker}-get`);
+      expect(entry.path).toBe("/demo.v1.DemoService/WhoAmI");
+    });
+
     it("sees the backend healthy through grpc.health.v1 health checks", async () => {
       let flags: string[] = [];
       for (let i = 0; i < 50; i++) {
@@ -521,7 +609,7 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
       let demoPort = 0;
       tokenService = await startFlakyTokenService(() => demoPort);
       // The shipped config with a short JWKS cache, so a refresh falls inside the outage.
-      const config = loadEnvoyConfig();
+      const config = devConfig();
       const remote = obj(
         at(
           httpFilterConfig(config, "envoy.filters.http.jwt_authn"),
@@ -618,5 +706,96 @@ describe.skipIf(!hasEnvoy)("envoy/envoy.yaml in a live Envoy", () => {
       expect(error.code).toBe(7);
       expect(replays).toBe(0);
     });
+  });
+  describe("with a small token bucket on /auth/token", () => {
+    let demo: DemoServer;
+    let envoy: RunningEnvoy;
+
+    beforeAll(async () => {
+      const config = devConfig();
+      const limit = perRouteConfig(config, "/auth/token", "envoy.filters.http.local_ratelimit");
+      limit.token_bucket = { max_tokens: 2, tokens_per_fill: 1, fill_interval: "60s" };
+      ({ demo, envoy } = await startDemoBehindEnvoy({}, config));
+    }, 40_000);
+
+    afterAll(async () => {
+      await envoy?.close();
+      await demo?.close();
+    });
+
+    it("answers 429 with retry-after and CORS headers past the bucket, and leaves the JWKS alone", async () => {
+      const post = () =>
+        fetch(`${envoy.url}/auth/token`, {
+          method: "POST",
+          headers: { origin: ALLOWED_ORIGIN, "content-type": "application/json" },
+          body: JSON.stringify({ username: USERNAME, password: PASSWORD }),
+        });
+      const statuses: number[] = [];
+      let limited: Response | undefined;
+      for (let i = 0; i < 4; i++) {
+        const res = await post();
+        statuses.push(res.status);
+        if (res.status === 429) limited = res;
+      }
+      expect(statuses.slice(0, 2), envoy.output()).toEqual([200, 200]);
+      expect(limited?.status).toBe(429);
+      expect(limited?.headers.get("retry-after")).toBe("1");
+      expect(limited?.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
+      expect((await fetch(`${envoy.url}/.well-known/jwks.json`)).status).toBe(200);
+    });
+  });
+
+  describe("in front of a backend that never answers, with a 1 s cap on unary calls", () => {
+    let demo: DemoServer;
+    let envoy: RunningEnvoy;
+    const hung = createH2cServer();
+
+    beforeAll(async () => {
+      // Accepts every stream and never answers it.
+      hung.on("stream", () => {});
+      await new Promise<void>((resolve) => hung.listen(0, "127.0.0.1", resolve));
+      demo = await startBehindEnvoyDemo();
+      const config = devConfig();
+      const unary = routesOf(config).at(-1) ?? {};
+      obj(at(unary, "route", "max_stream_duration"), "max_stream_duration").max_stream_duration =
+        "1s";
+      envoy = await startEnvoy(envoyPath ?? "envoy", config, {
+        listener: await freePort(),
+        admin: await freePort(),
+        grpc: (hung.address() as AddressInfo).port,
+        token: demo.port,
+      });
+    }, 40_000);
+
+    afterAll(async () => {
+      await envoy?.close();
+      await demo?.close();
+      await new Promise<void>((resolve) => hung.close(() => resolve()));
+    });
+
+    it("answers a gRPC-Web call without a deadline DeadlineExceeded (grpc-status 4), and logs 4", async () => {
+      const token = await passwordTokens(`${envoy.url}/auth/token`, USERNAME, PASSWORD).getToken();
+      const marker = markerFor("edge-deadline");
+      const res = await rawGrpcWebCall(envoy.url, {
+        authorization: `Bearer ${token}`,
+        "x-user-agent": marker,
+      });
+      expect(res.status, envoy.output()).toBe(200);
+      expect(res.headers.get("grpc-status")).toBe("4");
+      expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED_ORIGIN);
+      expect((await finalLogEntryFor(envoy, marker)).grpc_status).toBe("4");
+    }, 20_000);
+
+    it("reaches Connect's gRPC-Web transport as Code.DeadlineExceeded", async () => {
+      const tokens = passwordTokens(`${envoy.url}/auth/token`, USERNAME, PASSWORD);
+      const client = createClient(
+        DemoService,
+        createGrpcWebTransport({
+          baseUrl: envoy.url,
+          interceptors: [createAuthInterceptor(tokens)],
+        }),
+      );
+      expect(await codeOfCall(client.whoAmI({}))).toBe(Code.DeadlineExceeded);
+    }, 20_000);
   });
 });

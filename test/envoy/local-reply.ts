@@ -14,6 +14,13 @@ export interface LocalReplyInput {
   status: number;
   /** The request's content-type, as the filter saw it; undefined when absent. */
   requestContentType: string | undefined;
+  /**
+   * The content-type the request arrived with, from which Envoy decides whether to answer
+   * gRPC-shaped; default `requestContentType`. They differ once grpc_web has rewritten it.
+   */
+  originalContentType?: string | undefined;
+  /** Other request headers, lower-case names, for `present_match` header filters. */
+  requestHeaders?: Record<string, string>;
   /** The filter's details text, jwt_authn's "Jwt is missing" for example. */
   body: string;
   /** Headers the filter sets itself, such as jwt_authn's www-authenticate. */
@@ -61,12 +68,21 @@ export function filterMatches(filter: Json | undefined, input: LocalReplyInput):
 }
 
 function headerMatches(matcher: JsonObject, input: LocalReplyInput): boolean {
-  const allowed = new Set(["name", "string_match"]);
+  const allowed = new Set(["name", "string_match", "present_match"]);
   for (const key of Object.keys(matcher)) {
     if (!allowed.has(key)) throw new TypeError(`HeaderMatcher.${key} is not modelled`);
   }
-  if (str(matcher.name, "HeaderMatcher.name").toLowerCase() !== "content-type") {
-    throw new TypeError("only content-type header matchers are modelled");
+  const name = str(matcher.name, "HeaderMatcher.name").toLowerCase();
+  if (matcher.present_match !== undefined) {
+    if (matcher.string_match !== undefined) throw new TypeError("HeaderMatcher sets two matches");
+    const present =
+      name === "content-type"
+        ? input.requestContentType !== undefined
+        : name in (input.requestHeaders ?? {});
+    return present === matcher.present_match;
+  }
+  if (name !== "content-type") {
+    throw new TypeError("only content-type string matchers are modelled");
   }
   if (input.requestContentType === undefined) return false;
   const m = obj(matcher.string_match, "string_match");
@@ -98,7 +114,9 @@ function literal(value: Json | undefined, what: string): string {
  * content-type and content-length, anything else as text/plain unless the format says otherwise.
  */
 export function localReplyFor(config: JsonObject, input: LocalReplyInput): LocalReply {
-  if (/^application\/grpc(\+|$)/.test(input.requestContentType ?? "")) {
+  const original =
+    "originalContentType" in input ? input.originalContentType : input.requestContentType;
+  if (/^application\/grpc(\+|$)/.test(original ?? "")) {
     throw new TypeError("gRPC requests get trailers-only local replies, which are not modelled");
   }
   let status = input.status;

@@ -258,6 +258,7 @@ describe("refreshTokenGrant with a refresh token got elsewhere", () => {
     const tokens = createTokenSource({
       fetchToken: refreshTokenGrant({
         endpoint: server.tokenUrl,
+        clientId: server.clientId,
         refreshToken: answer.refresh_token,
         http: watch.http,
       }),

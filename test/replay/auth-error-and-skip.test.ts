@@ -113,9 +113,7 @@ interface AdapterOptions {
 }
 
 /** The same options for both adapters, for predicates that read only the code. */
-function both(
-  options: AuthOptions & { isAuthError?: (error: { code: number }) => boolean },
-): AdapterOptions {
+function both(options: AuthOptions<{ code: number }>): AdapterOptions {
   return { connect: options, grpcWeb: options };
 }
 

@@ -16,7 +16,7 @@ async function endpointThat(
   onTestFinished(() => endpoint.close());
   const bodies: Record<string, string>[] = [];
   endpoint.behave((_req, res, body) => {
-    const parsed = JSON.parse(body) as Record<string, string>;
+    const parsed = Object.fromEntries(new URLSearchParams(body));
     bodies.push(parsed);
     const [status, json, headers] = answer(parsed);
     res.writeHead(status, { "content-type": "application/json", ...headers });
@@ -29,10 +29,16 @@ describe("refresh tokens", () => {
   it("sends a refused refresh token once per source however often it is offered", async () => {
     const { endpoint, bodies } = await endpointThat(() => [400, { error: "invalid_grant" }]);
     const tokens = createTokenSource({
-      fetchToken: refreshTokenGrant({ endpoint: endpoint.url, refreshToken: () => "spent" }),
+      fetchToken: refreshTokenGrant({
+        endpoint: endpoint.url,
+        clientId: "spa",
+        refreshToken: () => "spent",
+      }),
     });
     for (let i = 0; i < 5; i++) await tokens.getToken().catch(() => {});
-    expect(bodies).toEqual([{ grant_type: "refresh_token", refresh_token: "spent" }]);
+    expect(bodies).toEqual([
+      { grant_type: "refresh_token", refresh_token: "spent", client_id: "spa" },
+    ]);
   });
 
   it("does not resend a refresh whose answer carried a nonce but was no nonce challenge", async () => {
@@ -42,7 +48,11 @@ describe("refresh tokens", () => {
       { "dpop-nonce": "fresh-nonce" },
     ]);
     const tokens = createTokenSource({
-      fetchToken: refreshTokenGrant({ endpoint: endpoint.url, refreshToken: "rt-1" }),
+      fetchToken: refreshTokenGrant({
+        endpoint: endpoint.url,
+        clientId: "spa",
+        refreshToken: "rt-1",
+      }),
       dpop: dpopProofs(),
     });
     await expect(tokens.getToken()).rejects.toMatchObject({ code: TokenFetchCode.Unavailable });
@@ -56,10 +66,18 @@ describe("refresh tokens", () => {
       { "dpop-nonce": `nonce-${Math.random()}` },
     ]);
     const tokens = createTokenSource({
-      fetchToken: refreshTokenGrant({ endpoint: endpoint.url, refreshToken: "rt-1" }),
+      fetchToken: refreshTokenGrant({
+        endpoint: endpoint.url,
+        clientId: "spa",
+        refreshToken: "rt-1",
+      }),
       dpop: dpopProofs(),
     });
-    await expect(tokens.getToken()).rejects.toMatchObject({ code: TokenFetchCode.Unauthenticated });
+    // A second challenge blames the proof, not the refresh token: no refusal (RFC 9449 §8).
+    await expect(tokens.getToken()).rejects.toMatchObject({
+      code: TokenFetchCode.Internal,
+      oauthError: "use_dpop_nonce",
+    });
     expect(bodies).toHaveLength(2);
   });
 });

@@ -14,10 +14,6 @@ import {
   None,
   processAuthorizationCodeResponse,
   processDiscoveryResponse,
-  processRefreshTokenResponse,
-  processRevocationResponse,
-  refreshTokenGrantRequest,
-  revocationRequest,
   type TokenEndpointResponse,
   validateAuthResponse,
 } from "oauth4webapi";
@@ -28,10 +24,15 @@ import type {
   GrantedToken,
   TokenGrant,
 } from "../../core/grant.js";
-import { reportError } from "../../core/report-error.js";
 import { TokenFetchCode, TokenFetchError } from "../../core/token-fetch-error.js";
-import { tokenClient } from "../http.js";
-import { checkRefreshOptions, type RefreshTokenStore } from "../refresh.js";
+import { type TokenAnswer, tokenClient } from "../http.js";
+import {
+  checkRefreshOptions,
+  createRefresher,
+  isRefusal,
+  type Refresher,
+  type RefreshTokenStore,
+} from "../refresh.js";
 import { type FailureContext, oauthFetch, toTokenFetchError } from "./oauth-fetch.js";
 import {
   indexedDbSignInKeys,
@@ -141,9 +142,9 @@ export function authorizationCodeGrant(
   let metadata: Promise<AuthorizationServer> | undefined;
   /** A checked callback, waiting for the source's next fetch to exchange its code. */
   let callback: { params: URLSearchParams; pending: PendingSignIn } | undefined;
-  /** Refresh tokens the provider refused: never sent again. */
-  const refused = new Set<string>();
-  let loaded = store === undefined;
+  let refresher: Refresher | undefined;
+  /** Whether the provider refused a refresh token of this grant since the last sign-in. */
+  let refusedOnce = false;
 
   const options4 = (dpop: DpopSigner | undefined, signal: AbortSignal) => ({
     [customFetch]: oauthFetch(http, dpop),
@@ -170,54 +171,30 @@ export function authorizationCodeGrant(
     });
   };
 
-  const save = (refreshToken: string | undefined) => {
-    if (store === undefined) return;
-    const failed = (error: unknown) => {
-      const name = error instanceof Error ? error.name : typeof error;
-      reportError(
-        new Error(`authorizationCodeGrant: the refresh token store's save failed (${name})`),
-      );
-    };
-    try {
-      Promise.resolve(store.save(refreshToken)).catch(failed);
-    } catch (error) {
-      failed(error);
-    }
-  };
-  const usable = (token: string | undefined) =>
-    token !== undefined && !refused.has(token) ? token : undefined;
-  const stored = async (state: string | undefined) => {
-    if (state !== undefined || loaded) return usable(state);
-    loaded = true;
-    try {
-      const value = await store?.load();
-      return typeof value === "string" && value !== "" ? usable(value) : undefined;
-    } catch {
-      return undefined;
-    }
+  /**
+   * The shared refresh module (RFC 6749 §6 refreshes with rotation, RFC 7009 revocation, the
+   * store), made once the provider's endpoints are known.
+   */
+  const refresherFor = async (signal: AbortSignal): Promise<Refresher> => {
+    const as = await discover(signal);
+    refresher ??= createRefresher("authorizationCodeGrant", {
+      refreshEndpoint: as.token_endpoint ?? `${issuer.href.replace(/\/$/, "")}/token`,
+      revokeEndpoint: as.revocation_endpoint,
+      clientId,
+      http: options.http,
+      store,
+    });
+    return refresher;
   };
 
-  /** The granted token for an answer, keeping its refresh token (or `kept`) as the state. */
-  const keep = (
-    answer: TokenEndpointResponse,
-    kept: string | undefined,
-    dpop: DpopSigner | undefined,
-  ): GrantedToken => {
-    // A DPoP source sends `DPoP <token>`: a bearer token from a provider that ignored the proof
-    // would be refused on every call.
-    if (dpop !== undefined && answer.token_type !== "dpop") {
+  /** A DPoP source sends `DPoP <token>`: a bearer token would be refused on every call. */
+  const checkType = (tokenType: string | undefined, dpop: DpopSigner | undefined) => {
+    if (dpop !== undefined && tokenType?.toLowerCase() !== "dpop") {
       throw new TokenFetchError(
-        `the provider answered a "${answer.token_type}" token to a DPoP request: it does not support DPoP here, so leave out dpop`,
+        `the provider answered a "${tokenType}" token to a DPoP request: it does not support DPoP here, so leave out dpop`,
         { code: TokenFetchCode.Internal },
       );
     }
-    const refreshToken = answer.refresh_token;
-    if (refreshToken !== undefined && refreshToken !== kept) save(refreshToken);
-    return {
-      token: answer.access_token,
-      expiresIn: answer.expires_in,
-      state: refreshToken ?? kept,
-    };
   };
 
   const exchange = async (
@@ -248,36 +225,21 @@ export function authorizationCodeGrant(
           ? { expectedNonce: pending.nonce ?? expectNoNonce, requireIdToken: true }
           : undefined,
       );
-      return keep(answer, undefined, dpop);
+      checkType(answer.token_type, dpop);
+      const use = await refresherFor(signal);
+      refusedOnce = false;
+      return use.keep(tokenAnswer(answer), undefined);
     } catch (error) {
       throw toTokenFetchError(error, failure);
     }
   };
 
-  const refresh = async (refreshToken: string, { signal, dpop }: GrantContext) => {
-    const failure: FailureContext = {
-      endpoint: "token endpoint",
-      secrets: [refreshToken],
-      refused: "refresh-token-refused",
-    };
+  const refresh = async (use: Refresher, refreshToken: string, context: GrantContext) => {
     try {
-      const as = await discover(signal);
-      // Never retried: a refresh that reached the provider may have rotated the token.
-      const response = await refreshTokenGrantRequest(
-        as,
-        client,
-        None(),
-        refreshToken,
-        options4(dpop, signal),
-      );
-      const answer = await processRefreshTokenResponse(as, client, response);
-      return keep(answer, refreshToken, dpop);
-    } catch (caught) {
-      const error = toTokenFetchError(caught, failure);
-      if (error instanceof TokenFetchError && error.code === TokenFetchCode.Unauthenticated) {
-        refused.add(refreshToken);
-        save(undefined);
-      }
+      const granted = await use.refresh(refreshToken, context);
+      return granted;
+    } catch (error) {
+      if (isRefusal(error)) refusedOnce = true;
       throw error;
     }
   };
@@ -285,18 +247,21 @@ export function authorizationCodeGrant(
   const grant = (async (context) => {
     const taken = callback;
     callback = undefined;
-    const refreshToken = await stored(context.state);
-    // A session lives already (this tab's or another's, perhaps from a sign-in in another tab at
-    // the same time): it is kept, and this tab's code is dropped, so there is one session.
-    if (refreshToken !== undefined) return refresh(refreshToken, context);
+    if (context.state !== undefined || store !== undefined) {
+      const use = await refresherFor(context.signal);
+      const refreshToken = await use.stored(context.state);
+      // A session lives already (this tab's or another's, perhaps from a sign-in in another tab
+      // at the same time): it is kept, and this tab's code is dropped, so there is one session.
+      if (refreshToken !== undefined) return refresh(use, refreshToken, context);
+    }
     if (taken !== undefined) return exchange(taken, context);
     throw new TokenFetchError(
-      refused.size > 0
+      refusedOnce
         ? "the provider refused the refresh token: sign in again (signIn())"
         : "not signed in: call signIn()",
       {
         code: TokenFetchCode.Unauthenticated,
-        reason: refused.size > 0 ? "refresh-token-refused" : "sign-in-required",
+        reason: refusedOnce ? "refresh-token-refused" : "sign-in-required",
       },
     );
   }) as AuthorizationCodeGrant;
@@ -401,7 +366,7 @@ export function authorizationCodeGrant(
         const description = params.get("error_description");
         throw new TokenFetchError(
           `the provider answered the sign-in with ${said}${description ? ` (${description.slice(0, 120)})` : ""}`,
-          { code: TokenFetchCode.Unauthenticated },
+          { code: TokenFetchCode.Unauthenticated, oauthError: said },
         );
       }
       if (error instanceof TokenFetchError) throw error;
@@ -419,26 +384,13 @@ export function authorizationCodeGrant(
     return true;
   };
 
-  grant.revoke = async ({ state, signal }) => {
-    const as = await discover(signal);
-    if (as.revocation_endpoint === undefined) return;
-    try {
-      const response = await revocationRequest(as, client, None(), state, {
-        [customFetch]: oauthFetch(http, undefined),
-        ...insecure,
-        signal,
-        additionalParameters: { token_type_hint: "refresh_token" },
-      });
-      await processRevocationResponse(response);
-    } catch (error) {
-      throw toTokenFetchError(error, { endpoint: "revocation endpoint", secrets: [state] });
-    }
-  };
+  grant.revoke = async (context) => (await refresherFor(context.signal)).revoke(context);
 
   grant.reset = () => {
     callback = undefined;
-    loaded = true;
-    save(undefined);
+    refusedOnce = false;
+    if (refresher !== undefined) refresher.reset();
+    else forget(store);
   };
   return grant;
 }
@@ -507,6 +459,25 @@ function resolveOptions(options: AuthorizationCodeGrantOptions) {
     base: () => page()?.href,
     keyStore: keyStore ?? (typeof indexedDB === "undefined" ? undefined : indexedDbSignInKeys()),
   };
+}
+
+/** oauth4webapi's checked answer as the shared refresh module reads one. */
+function tokenAnswer(answer: TokenEndpointResponse): TokenAnswer {
+  return {
+    token: answer.access_token,
+    expiresIn: answer.expires_in,
+    refreshToken: answer.refresh_token,
+    tokenType: answer.token_type,
+  };
+}
+
+/** Sign-out before the refresh module exists: the store forgets the refresh token. */
+function forget(store: RefreshTokenStore | undefined): void {
+  try {
+    Promise.resolve(store?.save(undefined)).catch(() => {});
+  } catch {
+    // A store that throws at once keeps nothing worth reporting here.
+  }
 }
 
 function isLoopback(url: URL): boolean {

@@ -105,6 +105,7 @@ export function toTokenFetchError(error: unknown, context: FailureContext): unkn
             ? TokenFetchCode.Unavailable
             : TokenFetchCode.Internal,
         status,
+        oauthError: said === "an error" ? undefined : said,
         bodyExcerpt: redact(error.error_description),
         reason: refused ? context.refused : undefined,
       },
