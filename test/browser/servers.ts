@@ -7,3 +7,13 @@ export const WEB_PORT = 4174;
 export const API_URL = `http://127.0.0.1:${API_PORT}`;
 /** Also the origin the backend must allow for CORS. */
 export const WEB_URL = `http://127.0.0.1:${WEB_PORT}`;
+
+/** The demo identity provider (demo/idp/main.ts): oidc-provider, the API it serves, its stats. */
+export const IDP_PORT = 8790;
+export const IDP_API_PORT = 8791;
+export const IDP_STATS_PORT = 8792;
+export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
+export const IDP_API_URL = `http://127.0.0.1:${IDP_API_PORT}`;
+export const IDP_STATS_URL = `http://127.0.0.1:${IDP_STATS_PORT}`;
+/** Access tokens of 4 s: the sign-in specs see many refreshes in a short soak. */
+export const IDP_ACCESS_TOKEN_TTL = 4;
