@@ -2,7 +2,7 @@ import type { APIRequestContext, BrowserContext, Page } from "@playwright/test";
 import type { OidcProviderStats } from "../helpers/oidc-provider.js";
 import type { ResourceServerStats } from "../helpers/resource-server.js";
 import { expect, test } from "./fixtures.js";
-import { IDP_ACCESS_TOKEN_TTL, IDP_STATS_URL, IDP_URL } from "./servers.js";
+import { IDP_ACCESS_TOKEN_TTL, IDP_STATS_URL, IDP_URL, WEB_URL } from "./servers.js";
 
 // Sign-in by redirect against oidc-provider (demo/idp/main.ts): the client kind does not matter
 // (the page calls with Connect), so these run in one project only.
@@ -181,6 +181,8 @@ test("a reload needs no new sign-in while another page of the app is open", asyn
   const sibling = await openPage(context);
   expect((await whoAmI(sibling)).ok).toBe(true);
 
+  // shareAcrossTabs hands the session over with a fresh token: the sibling has one just now.
+  expect((await whoAmI(sibling)).ok).toBe(true);
   await first.reload();
   await first.waitForFunction(() => window.signInPage !== undefined);
   expect(await whoAmI(first)).toEqual({ ok: true, value: "alice" });
@@ -225,39 +227,30 @@ test("error=access_denied comes back as a clear error, with no token request", a
 });
 
 test("a wrong state, a replayed callback and a callback in a page that never signed in are refused, with no token request", async ({
+  browser,
   context,
   request,
 }) => {
-  // A callback taken on its way back, before the page that started the sign-in sees it.
-  const victim = await openPage(context);
-  await victim.route(
-    (url) => isCallback(url.href),
-    (route) => route.abort(),
-  );
-  const back = victim.waitForRequest((r) => isCallback(r.url()));
-  await victim.getByTestId("oidc-sign-in").click();
-  void atProvider(victim, async () => {}).catch(() => {});
-  const captured = (await back).url();
+  const answer = (state: string) =>
+    `/sign-in.html?${new URLSearchParams({ code: "a-code", state, iss: IDP_URL })}`;
 
   // In a page that never started a sign-in (its own sessionStorage): refused.
-  const stranger = await openPage(context, new URL(captured).pathname + new URL(captured).search);
+  const stranger = await openPage(context, answer("any-state"));
   const foreign = await callbackOf(stranger);
   expect(foreign.ok === false && foreign.error).toMatch(/never started/);
 
-  // With a state other than the one this page sent: refused. (Its own answer is held back.)
-  const page = await openPage(context);
-  const callbackUrl = (url: URL) => isCallback(url.href);
-  await page.route(callbackUrl, (route) => route.abort());
-  const held = page.waitForRequest((r) => isCallback(r.url()));
-  void atProvider(page, () => page.getByTestId("oidc-sign-in").click()).catch(() => {});
-  await held;
-  await page.unroute(callbackUrl);
-  const forged = new URL(captured);
-  forged.searchParams.set("state", "forged");
-  await page.goto(forged.pathname + forged.search);
+  // With a state other than the one this page sent: refused. The page left for the provider
+  // (in a fresh browser context, so the provider stops at its login form) and an answer with
+  // another state comes back instead.
+  const fresh = await browser.newContext({ baseURL: WEB_URL });
+  const page = await openPage(fresh);
+  await page.getByTestId("oidc-sign-in").click();
+  await page.waitForURL((url) => url.pathname.includes("/interaction/"), { waitUntil: "commit" });
+  await page.goto(answer("forged"));
   await page.waitForFunction(() => window.signInPage !== undefined);
   const wrongState = await callbackOf(page);
   expect(wrongState.ok === false && wrongState.error).toMatch(/state does not match/);
+  await fresh.close();
 
   // A callback used once, then replayed in the same page: refused the second time.
   const user = await openPage(context);
