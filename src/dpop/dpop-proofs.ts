@@ -2,7 +2,9 @@ import { GrpcCode } from "../core/codes.js";
 import type { DpopSigner } from "../core/grant.js";
 import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
+import type { DpopKeyRejectedError } from "./dpop-key-error.js";
 import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
+import { base64url, base64urlOf, type Key, loadKey } from "./load-key.js";
 
 /**
  * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
@@ -26,7 +28,12 @@ export interface DpopProofsOptions {
    * store's key, another tab's, or a new one per token source.
    */
   keyPair?: CryptoKeyPair | undefined;
-  /** Where the key pair outlives the page. Default: none, a new key per token source. */
+  /**
+   * Where the key pair outlives the page. Default: none, a new key per token source. Other code of
+   * the origin can write it too, so a pair it holds (like one another tab hands over) is used only
+   * if it passes the rule `keyPair` must pass and its public key verifies what its private key
+   * signs; any other is reported as a {@link DpopKeyRejectedError} and a new pair made in its place.
+   */
   store?: DpopKeyStore | undefined;
 }
 
@@ -44,12 +51,6 @@ export interface DpopProofs {
 
 /** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
 export interface DpopKey extends DpopSigner, ProofScheme {}
-
-interface Key {
-  privateKey: CryptoKey;
-  /** The proof's protected header, base64url: the same for every proof. */
-  header: string;
-}
 
 const encoder = new TextEncoder();
 
@@ -116,7 +117,7 @@ function createDpopKey(
 
   let ready: Key | undefined;
   const keyOf = async (): Promise<Key> => {
-    key ??= loadKey(store, tabs, given);
+    key ??= loadKey({ store, tabs, given, retired: new Set() });
     const loading = key;
     try {
       ready = await loading;
@@ -184,31 +185,6 @@ function createDpopKey(
   return signer;
 }
 
-/** The source's key pair: the one given, the store's, another tab's, or a new one; and its header. */
-async function loadKey(
-  store: DpopKeyStore | undefined,
-  tabs: TabLink | undefined,
-  given: CryptoKeyPair | undefined,
-): Promise<Key> {
-  if (given !== undefined) await store?.save(given).catch(() => {});
-  const stored = given ?? (await store?.load().catch(() => undefined));
-  const pair =
-    stored ??
-    (await (tabs === undefined
-      ? generate(store)
-      : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
-  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
-  const header = {
-    typ: "dpop+jwt",
-    alg: "ES256",
-    jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
-  };
-  return {
-    privateKey: pair.privateKey,
-    header: base64url(encoder.encode(JSON.stringify(header))),
-  };
-}
-
 /** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */
 function urlParts(): (url: string) => { origin: string; htu: string } {
   const parts = new Map<string, { origin: string; htu: string }>();
@@ -224,29 +200,6 @@ function urlParts(): (url: string) => { origin: string; htu: string } {
   };
 }
 
-async function generate(store: DpopKeyStore | undefined): Promise<CryptoKeyPair> {
-  // Non-extractable: the private key can sign here, and never leave as bytes.
-  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
-    "sign",
-    "verify",
-  ])) as CryptoKeyPair;
-  await store?.save(pair).catch(() => {});
-  return pair;
-}
-
-function isKeyPair(value: unknown): value is CryptoKeyPair {
-  const pair = value as Partial<CryptoKeyPair> | undefined;
-  return pair?.privateKey instanceof CryptoKey && pair.publicKey instanceof CryptoKey;
-}
-
 function randomId(): string {
   return base64url(crypto.getRandomValues(new Uint8Array(16)));
-}
-
-function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  return base64urlOf(btoa(String.fromCharCode(...new Uint8Array(bytes))));
-}
-
-function base64urlOf(base64: string): string {
-  return base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
