@@ -1,10 +1,9 @@
-import { GrpcCode } from "../core/codes.js";
-import type { DpopSigner } from "../core/grant.js";
-import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
+import { createDpopKey, type DpopKey } from "./dpop-key.js";
 import type { DpopKeyRejectedError } from "./dpop-key-error.js";
 import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
-import { base64url, base64urlOf, type Key, loadKey } from "./load-key.js";
+
+export type { DpopKey } from "./dpop-key.js";
 
 /**
  * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
@@ -16,6 +15,13 @@ export interface DpopKeyStore {
   load(): Promise<CryptoKeyPair | undefined>;
   /** Saves the key pair the source just made. */
   save(pair: CryptoKeyPair): Promise<void>;
+  /**
+   * Forgets the saved key pair: called at sign-out (`clear()`), so the next user of the browser
+   * gets a new key whose thumbprint does not link them to the last. Default when absent: the old
+   * pair stays saved until the next key is saved over it (at the next proof), and a page loaded
+   * in between takes it up again.
+   */
+  delete?(): Promise<void>;
 }
 
 /** Options for {@link dpopProofs}. */
@@ -49,28 +55,15 @@ export interface DpopProofs {
   readonly thumbprint: () => Promise<string>;
 }
 
-/** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
-export interface DpopKey extends DpopSigner, ProofScheme {}
-
-const encoder = new TextEncoder();
-
-/** A `WWW-Authenticate` challenge for the DPoP scheme asking for a nonce (RFC 9449 §9). */
-const USE_DPOP_NONCE = /(?:^|,)\s*DPoP\s[\s\S]*?\berror\s*=\s*"?use_dpop_nonce\b/i;
-
-function headerOf(
-  headers: Headers | Readonly<Record<string, string>> | undefined,
-  name: string,
-): string | undefined {
-  if (headers instanceof Headers) return headers.get(name) ?? undefined;
-  return headers?.[name];
-}
-
 /**
  * DPoP (RFC 9449) for a token source: `createTokenSource({ fetchToken, dpop: dpopProofs() })`.
- * The source makes one ECDSA P-256 key pair with `extractable: false` and uses it for its whole
- * life (with `shareAcrossTabs`, every tab uses the same one). The grants send a proof to the token
- * endpoint and get tokens bound to the key; the interceptors send `authorization: DPoP <token>`
- * and a fresh `dpop` proof on every attempt, and answer a server's nonce challenge with one replay.
+ * The source makes one ECDSA P-256 key pair with `extractable: false` and uses it until sign-out
+ * (`clear()` makes a new one; with `shareAcrossTabs`, every tab uses the same one). The grants
+ * send a proof to the token endpoint and get tokens bound to the key; the interceptors send
+ * `authorization: DPoP <token>` and a fresh `dpop` proof on every attempt, and answer a server's
+ * nonce challenge with one replay. Proofs are dated (`iat`) on the server's clock once an answer
+ * from its origin (its `Date` header) has told it, so a page whose clock is off recovers after
+ * one refused proof: the refused call is replayed once with a proof on the server's clock.
  *
  * @example
  * ```ts
@@ -86,7 +79,10 @@ export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
     store !== undefined &&
     (typeof store?.load !== "function" || typeof store.save !== "function")
   ) {
-    throw new TypeError("dpopProofs: store must be { load(), save(pair) }");
+    throw new TypeError("dpopProofs: store must be { load(), save(pair), delete?() }");
+  }
+  if (store?.delete !== undefined && typeof store.delete !== "function") {
+    throw new TypeError("dpopProofs: store.delete must be a function when given");
   }
   if (keyPair !== undefined) checkKeyPair(keyPair);
   let thumbprint: Promise<string> | undefined;
@@ -102,104 +98,4 @@ export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
       return thumbprint;
     },
   };
-}
-
-function createDpopKey(
-  store: DpopKeyStore | undefined,
-  tabs: TabLink | undefined,
-  given: CryptoKeyPair | undefined,
-): DpopKey {
-  let key: Promise<Key> | undefined;
-  const nonces = new Map<string, string>();
-  // The last token's hash: the same token is proved on many calls.
-  let athFor = "";
-  let ath = "";
-
-  let ready: Key | undefined;
-  const keyOf = async (): Promise<Key> => {
-    key ??= loadKey({ store, tabs, given, retired: new Set() });
-    const loading = key;
-    try {
-      ready = await loading;
-      return ready;
-    } catch (error) {
-      // A failure is not kept (unless a newer try replaced it): the next proof tries again.
-      if (key === loading) key = undefined;
-      throw error;
-    }
-  };
-  const targetOf = urlParts();
-
-  const signer: DpopKey = {
-    async proof(method, url, accessToken) {
-      const { privateKey, header } = ready ?? (await keyOf());
-      const { origin, htu } = targetOf(url);
-      const claims: Record<string, string | number> = {
-        jti: randomId(),
-        htm: method,
-        htu,
-        iat: Math.floor(Date.now() / 1000),
-      };
-      if (accessToken !== undefined) {
-        if (athFor !== accessToken) {
-          ath = base64url(await crypto.subtle.digest("SHA-256", encoder.encode(accessToken)));
-          athFor = accessToken;
-        }
-        claims.ath = ath;
-      }
-      const nonce = nonces.get(origin);
-      if (nonce !== undefined) claims.nonce = nonce;
-      // The claims are ASCII (a parsed URL, base64url, a checked nonce): btoa takes them as they are.
-      const input = `${header}.${base64urlOf(btoa(JSON.stringify(claims)))}`;
-      const signature = await crypto.subtle.sign(
-        { name: "ECDSA", hash: "SHA-256" },
-        privateKey,
-        encoder.encode(input),
-      );
-      return `${input}.${base64url(signature)}`;
-    },
-    nonce(url, nonce) {
-      // RFC 9449's NQCHAR: visible ASCII but `"` and `\`.
-      if (/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
-    },
-    scheme: "DPoP",
-    // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
-    async prove(url, token) {
-      const nonce = nonces.get(targetOf(url).origin);
-      return { headers: { dpop: await signer.proof("POST", url, token) }, nonce };
-    },
-    challenge(url, { code, headers }, sent) {
-      const nonce = headerOf(headers, "dpop-nonce");
-      // A new nonce on any answer is kept for the next proofs.
-      if (nonce !== undefined && nonce !== "") signer.nonce(url, nonce);
-      if (
-        code !== GrpcCode.Unauthenticated ||
-        !USE_DPOP_NONCE.test(headerOf(headers, "www-authenticate") ?? "")
-      ) {
-        return undefined;
-      }
-      // Worth one more attempt only with a nonce other than the one this attempt's proof carried.
-      return nonce !== undefined && nonce !== "" && nonce !== sent?.nonce;
-    },
-  };
-  return signer;
-}
-
-/** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */
-function urlParts(): (url: string) => { origin: string; htu: string } {
-  const parts = new Map<string, { origin: string; htu: string }>();
-  return (url) => {
-    let known = parts.get(url);
-    if (known === undefined) {
-      const parsed = new URL(url, globalThis.location?.href);
-      known = { origin: parsed.origin, htu: parsed.origin + parsed.pathname };
-      if (parts.size >= 64) parts.clear();
-      parts.set(url, known);
-    }
-    return known;
-  };
-}
-
-function randomId(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(16)));
 }

@@ -51,5 +51,8 @@ export function indexedDbKeyStore(database = "grpc-web-auth-dpop"): DpopKeyStore
     async save(pair) {
       await run("readwrite", (store) => store.put(pair, KEY));
     },
+    async delete() {
+      await run("readwrite", (store) => store.delete(KEY));
+    },
   };
 }
