@@ -21,6 +21,8 @@ const zeroStats = {
   unauthenticated: 0,
   calls: {},
   passwordSignIns: 0,
+  passwordChecks: 0,
+  throttledSignIns: 0,
   refreshRequests: 0,
   rotations: 0,
   reuseDetections: 0,
@@ -92,6 +94,7 @@ describe("test routes", () => {
       unauthenticated: 1,
       calls: { WhoAmI: 2, Ticks: 1 },
       passwordSignIns: 1,
+      passwordChecks: 2,
     });
     expect(server.stats()).toEqual(await getStats(server));
   });
