@@ -10,7 +10,8 @@ export type {
   RevokeContext,
   TokenGrant,
 } from "./core/grant.js";
-export type { SharedToken, TabSharing } from "./core/tab-sharing.js";
+export type { Proof, ProofAnswer, ProofScheme } from "./core/proof-scheme.js";
+export type { TabSharing } from "./core/tab-sharing.js";
 export type {
   SessionEndReason,
   TokenFetchErrorCode,
@@ -35,5 +36,5 @@ export { refreshTokenGrant } from "./grants/refresh-token.js";
 export type { AuthOptions, ReplayEvent } from "./replay/auth-options.js";
 export type { TokenSourceOptions } from "./source/options.js";
 export { createTokenSource } from "./source/token-source.js";
-export type { ShareAcrossTabsOptions, TabApis } from "./tabs/share-across-tabs.js";
+export type { ShareAcrossTabsOptions } from "./tabs/share-across-tabs.js";
 export { shareAcrossTabs } from "./tabs/share-across-tabs.js";

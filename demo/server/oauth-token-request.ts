@@ -57,6 +57,6 @@ export function parseOAuthTokenRequest(
       return { grant: "refresh_token", refreshToken, scope };
     }
     default:
-      return refuse("unsupported_grant_type", 'grant_type must be "password" or "refresh_token"');
+      return refuse("unsupported_grant_type", "grant_type must be password or refresh_token");
   }
 }

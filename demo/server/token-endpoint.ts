@@ -188,7 +188,7 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
         const { refusal } = parsed;
         if (refusal === "not-password-shape") return sendText(res, 400, PASSWORD_SHAPE);
         return refusal === "unsupported_grant_type"
-          ? sendOAuthError(res, 400, refusal, 'grant_type must be "password" or "refresh_token"')
+          ? sendOAuthError(res, 400, refusal, "grant_type must be password or refresh_token")
           : sendOAuthError(res, 400, refusal, "refresh_token must be a non-empty string");
       }
       request = parsed;

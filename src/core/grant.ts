@@ -29,6 +29,13 @@ export interface GrantedToken {
    * (`shareAcrossTabs`), and forgets it on `clear()`. Leave it out to keep none.
    */
   state?: string | undefined;
+  /**
+   * The token's type as the endpoint said (`token_type`, RFC 6749 §7.1; case-insensitive):
+   * `"DPoP"` is sent with a proof of the source's key, `"Bearer"` without one (even on a DPoP
+   * source, which then reports `bearer-token` once); any other type fails the fetch (Internal).
+   * Default: `"DPoP"` on a source with `dpop`, `"Bearer"` otherwise.
+   */
+  tokenType?: string | undefined;
 }
 
 /** What a grant is called with, once per fetch. */
@@ -39,6 +46,11 @@ export interface GrantContext {
   state: string | undefined;
   /** With `dpop`: signs DPoP proofs with the source's key for the token endpoint. */
   dpop?: DpopSigner | undefined;
+  /**
+   * The token the server refused, when this fetch replaces it; `undefined` otherwise. A grant
+   * over an SDK that caches tokens must then ask for a new one, not the cached one.
+   */
+  rejected?: string | undefined;
 }
 
 /** Signs DPoP proofs (RFC 9449) with a source's key; given to grants of a DPoP source. */
@@ -61,7 +73,7 @@ export interface DpopSigner {
 export interface RevokeContext {
   /** The state the session held (a refresh token). */
   state: string;
-  /** Aborts after `timeoutMs`: revoking is best effort. */
+  /** Aborts after `timeoutMs`: a revocation that takes longer counts as failed. */
   signal: AbortSignal;
 }
 
@@ -73,7 +85,8 @@ export interface TokenGrant {
   (context: GrantContext): Promise<FetchTokenResult>;
   /**
    * Called by `clear()` in the tab that signed out, with the state the session held: revokes it
-   * at the server (a refresh token). Best effort, bounded by `timeoutMs`, once for all tabs.
+   * at the server (a refresh token). Bounded by `timeoutMs`, once for all tabs. Reject when the
+   * revocation failed (with a `TokenFetchError` to say how): listeners get `revoke-failed`.
    */
   revoke?: ((context: RevokeContext) => Promise<void>) | undefined;
   /** Called by `clear()` in every tab: forget what the grant remembered of the session. */

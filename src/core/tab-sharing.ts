@@ -7,6 +7,8 @@ export interface SharedToken {
   expiresAt: number | undefined;
   /** The grant's state that goes with the token (a rotating refresh token). */
   state?: string | undefined;
+  /** Bound to the DPoP key (sent with a proof); undefined from a tab that does not say. */
+  bound?: boolean | undefined;
 }
 
 /** What a token source lets the other tabs do to it. */
@@ -53,9 +55,15 @@ export interface TabLink {
 
 /**
  * How a token source shares its token with other tabs: the value `shareAcrossTabs()` returns,
- * passed as `crossTab`. Implementations are internal to this library.
+ * passed as `crossTab`.
  */
 export interface TabSharing {
+  /** The channel the tabs share (the name given to `shareAcrossTabs`). */
+  readonly channel: string;
+}
+
+/** Internal: a {@link TabSharing} as this library made it, which links a source to its tabs. */
+export interface TabSharingLink extends TabSharing {
   /** Links one source; `undefined` where the browser lacks what sharing needs. */
   readonly link: (source: SourceLink, timeoutMs: number) => TabLink | undefined;
 }

@@ -1,4 +1,5 @@
 import type { Code } from "@connectrpc/connect";
+import { GrpcCode } from "./codes.js";
 
 /**
  * The Connect codes a failed token fetch maps to. They are plain numbers so the
@@ -7,13 +8,13 @@ import type { Code } from "@connectrpc/connect";
  */
 export const TokenFetchCode = {
   /** 1: the fetch was abandoned, e.g. by `clear()`. */
-  Canceled: 1 as Code.Canceled,
+  Canceled: GrpcCode.Canceled as Code.Canceled,
   /** 13: the endpoint answered, but not with a usable token. */
-  Internal: 13 as Code.Internal,
+  Internal: GrpcCode.Internal as Code.Internal,
   /** 14: the endpoint could not be reached, timed out, or answered 408, 429 or 5xx. */
-  Unavailable: 14 as Code.Unavailable,
+  Unavailable: GrpcCode.Unavailable as Code.Unavailable,
   /** 16: the endpoint refused the credentials or refresh token (`invalid_grant`; see codeForStatus). */
-  Unauthenticated: 16 as Code.Unauthenticated,
+  Unauthenticated: GrpcCode.Unauthenticated as Code.Unauthenticated,
 } as const;
 
 /** One of the codes in {@link TokenFetchCode}. */
@@ -31,8 +32,6 @@ export interface TokenFetchErrorOptions {
   oauthError?: string | undefined;
   /** The underlying error. Never an error that holds the request options. */
   cause?: unknown;
-  /** A failure repeated from memory during the backoff after it, without a new request. */
-  repeated?: boolean | undefined;
   /**
    * Set when this failure ends the session (new tokens will not help until the user signs in
    * again): the source's `session-ended` event carries it.
@@ -80,9 +79,16 @@ export class TokenFetchError extends Error {
     this.status = options.status;
     this.bodyExcerpt = options.bodyExcerpt;
     this.oauthError = options.oauthError;
-    this.repeated = options.repeated === true;
+    this.repeated = false;
     this.reason = options.reason;
   }
+}
+
+/** A failure told again from memory, without a request (sets {@link TokenFetchError.repeated}). */
+export function repeatedFailure(message: string, options: TokenFetchErrorOptions): TokenFetchError {
+  const error = new TokenFetchError(message, options);
+  (error as { repeated: boolean }).repeated = true;
+  return error;
 }
 
 /**

@@ -21,6 +21,11 @@ export type TokenEvent =
    */
   | { type: "session-ended"; reason: SessionEndReason }
   /**
+   * A source with `dpop` got a token the endpoint issued as `Bearer` (not bound to the key): it
+   * is sent without a proof. Sent once per session; an app that requires DPoP can `clear()`.
+   */
+  | { type: "bearer-token" }
+  /**
    * `clear()` could not revoke the session's refresh token at the server (the grant's `revoke`
    * failed, or took longer than `timeoutMs`): it is forgotten here but may still be alive there.
    * `error.oauthError` holds the server's OAuth error code when it gave one. Sent in the tab that

@@ -1,8 +1,8 @@
 import { GrpcCode } from "../core/codes.js";
 import type { DpopSigner } from "../core/grant.js";
-import type { ProofScheme } from "../core/proof-scheme.js";
+import type { Proof, ProofAnswer, ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
-import type { DpopKeyStore } from "./dpop-proofs.js";
+import type { DpopKeyStore } from "./key-store.js";
 import { base64url, base64urlOf, idOf, type Key, loadKey } from "./load-key.js";
 import { createServerClock, type ServerClock } from "./server-clock.js";
 
@@ -48,55 +48,55 @@ export function createDpopKey(
     clock: createServerClock(),
     targetOf: urlParts(),
   };
-  const { nonces, targetOf } = shared;
+  const key = createKeyHolder(store, tabs, keyPair);
+  const signer = createSigner(key.current, shared);
+  return {
+    ...signer,
+    scheme: "DPoP",
+    // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
+    async prove(url, token) {
+      const nonce = shared.nonces.get(shared.targetOf(url).origin);
+      return { headers: { dpop: await signer.proof("POST", url, token) }, nonce };
+    },
+    challenge: (url, answer, sent) => challengeOf(signer, url, answer, sent),
+    rotate() {
+      const old = key.rotate();
+      return createSigner(() => old, shared);
+    },
+  };
+}
+
+/**
+ * The source's current key, loaded once, and given up at sign-out: `rotate()` returns the old
+ * key and makes the next `current()` load a new one, never the old one again.
+ */
+function createKeyHolder(
+  store: DpopKeyStore | undefined,
+  tabs: TabLink | undefined,
+  keyPair: CryptoKeyPair | undefined,
+) {
   let given = keyPair;
   const retired = new Set<string>();
   // Resolves once the key given up last is retired and gone from the store.
   let retiring: Promise<void> = Promise.resolve();
   let key: Promise<Key> | undefined;
   let ready: Key | undefined;
-
-  const keyOf = async (): Promise<Key> => {
-    if (ready !== undefined) return ready;
-    key ??= retiring.then(() => loadKey({ store, tabs, given, retired }));
-    const loading = key;
-    try {
-      const loaded = await loading;
-      if (key === loading) ready = loaded;
-      return loaded;
-    } catch (error) {
-      // A failure is not kept (unless a newer try replaced it): the next proof tries again.
-      if (key === loading) key = undefined;
-      throw error;
-    }
-  };
-  const signer = createSigner(keyOf, shared);
-
   return {
-    ...signer,
-    scheme: "DPoP",
-    // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
-    async prove(url, token) {
-      const nonce = nonces.get(targetOf(url).origin);
-      return { headers: { dpop: await signer.proof("POST", url, token) }, nonce };
-    },
-    challenge(url, { code, headers }, sent) {
-      const nonce = headerOf(headers, "dpop-nonce");
-      // A new nonce, or the server's clock, on any answer is kept for the next proofs.
-      if (nonce !== undefined && nonce !== "") signer.nonce(url, nonce);
-      const date = headerOf(headers, "date");
-      signer.serverDate(url, date);
-      if (code !== GrpcCode.Unauthenticated) return undefined;
-      const challenge = headerOf(headers, "www-authenticate") ?? "";
-      if (USE_DPOP_NONCE.test(challenge)) {
-        // Worth one more attempt only with a nonce other than the one this attempt's proof carried.
-        return nonce !== undefined && nonce !== "" && nonce !== sent?.nonce;
+    async current(): Promise<Key> {
+      if (ready !== undefined) return ready;
+      key ??= retiring.then(() => loadKey({ store, tabs, given, retired }));
+      const loading = key;
+      try {
+        const loaded = await loading;
+        if (key === loading) ready = loaded;
+        return loaded;
+      } catch (error) {
+        // A failure is not kept (unless a newer try replaced it): the next proof tries again.
+        if (key === loading) key = undefined;
+        throw error;
       }
-      // A proof refused while signed on a clock far off the server's: the next one is not.
-      if (INVALID_DPOP_PROOF.test(challenge) && isSkewed(sent, date)) return true;
-      return undefined;
     },
-    rotate() {
+    rotate(): Promise<Key> {
       const old = key ?? loadKey({ store, tabs: undefined, given, retired });
       key = undefined;
       ready = undefined;
@@ -108,9 +108,32 @@ export function createDpopKey(
         })
         .then(() => store?.delete?.())
         .catch(() => {});
-      return createSigner(() => old, shared);
+      return old;
     },
   };
+}
+
+/** {@link ProofScheme.challenge}: keeps the answer's nonce and clock; says whether to try again. */
+function challengeOf(
+  signer: DpopSigner,
+  url: string,
+  { code, headers }: ProofAnswer,
+  sent: Proof | undefined,
+): boolean | undefined {
+  const nonce = headerOf(headers, "dpop-nonce");
+  // A new nonce, or the server's clock, on any answer is kept for the next proofs.
+  if (nonce !== undefined && nonce !== "") signer.nonce(url, nonce);
+  const date = headerOf(headers, "date");
+  signer.serverDate(url, date);
+  if (code !== GrpcCode.Unauthenticated) return undefined;
+  const challenge = headerOf(headers, "www-authenticate") ?? "";
+  if (USE_DPOP_NONCE.test(challenge)) {
+    // Worth one more attempt only with a nonce other than the one this attempt's proof carried.
+    return nonce !== undefined && nonce !== "" && nonce !== sent?.nonce;
+  }
+  // A proof refused while signed on a clock far off the server's: the next one is not.
+  if (INVALID_DPOP_PROOF.test(challenge) && isSkewed(sent, date)) return true;
+  return undefined;
 }
 
 /** Signs proofs with the key `keyOf` gives, sharing the source's nonces and server clock. */

@@ -2,27 +2,10 @@ import type { TabLink } from "../core/tab-sharing.js";
 import { createDpopKey, type DpopKey } from "./dpop-key.js";
 import type { DpopKeyRejectedError } from "./dpop-key-error.js";
 import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
+import type { DpopKeyStore } from "./key-store.js";
 
 export type { DpopKey } from "./dpop-key.js";
-
-/**
- * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
- * page load. The key stays non-extractable: a store holds the `CryptoKey` objects, never their
- * bytes. `indexedDbKeyStore()` is one.
- */
-export interface DpopKeyStore {
-  /** The key pair saved last, or `undefined`. */
-  load(): Promise<CryptoKeyPair | undefined>;
-  /** Saves the key pair the source just made. */
-  save(pair: CryptoKeyPair): Promise<void>;
-  /**
-   * Forgets the saved key pair: called at sign-out (`clear()`), so the next user of the browser
-   * gets a new key whose thumbprint does not link them to the last. Default when absent: the old
-   * pair stays saved until the next key is saved over it (at the next proof), and a page loaded
-   * in between takes it up again.
-   */
-  delete?(): Promise<void>;
-}
+export type { DpopKeyStore } from "./key-store.js";
 
 /** Options for {@link dpopProofs}. */
 export interface DpopProofsOptions {
@@ -45,14 +28,18 @@ export interface DpopProofsOptions {
 
 /** What a DPoP token source signs with: the value `dpopProofs()` returns, passed as `dpop`. */
 export interface DpopProofs {
-  /** Binds to one source (and its tabs); internal to this library. */
-  readonly bind: (tabs: TabLink | undefined) => DpopKey;
   /**
    * The RFC 7638 SHA-256 thumbprint (base64url) of the `keyPair` given: the `dpop_jkt` to send
    * with the authorization request (RFC 9449 §10). Rejects with a TypeError without `keyPair`
    * (the key a source makes is not known before it exists).
    */
   readonly thumbprint: () => Promise<string>;
+}
+
+/** Internal: {@link DpopProofs} as `dpopProofs()` made them, which bind to one source. */
+export interface BindableDpopProofs extends DpopProofs {
+  /** Binds to one source (and its tabs). */
+  readonly bind: (tabs: TabLink | undefined) => DpopKey;
 }
 
 /**
@@ -71,6 +58,11 @@ export interface DpopProofs {
  * ```
  */
 export function dpopProofs(options: DpopProofsOptions = {}): DpopProofs {
+  return bindableDpopProofs(options);
+}
+
+/** {@link dpopProofs}, as the token source sees them. */
+function bindableDpopProofs(options: DpopProofsOptions): BindableDpopProofs {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("dpopProofs: options must be an object");
   }

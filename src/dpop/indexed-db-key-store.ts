@@ -1,4 +1,4 @@
-import type { DpopKeyStore } from "./dpop-proofs.js";
+import type { DpopKeyStore } from "./key-store.js";
 
 const STORE = "keys";
 const KEY = "dpop";

@@ -1,8 +1,8 @@
 import { reportError } from "../core/report-error.js";
 import type { TabLink } from "../core/tab-sharing.js";
 import { DpopKeyRejectedError } from "./dpop-key-error.js";
-import type { DpopKeyStore } from "./dpop-proofs.js";
 import { isMatchingPair, keyPairProblem, type PublicJwk, publicJwkOf } from "./key-pair.js";
+import type { DpopKeyStore } from "./key-store.js";
 
 /** A key pair the source signs with, ready to use. */
 export interface Key {

@@ -1,6 +1,6 @@
 import type { KyInstance } from "ky";
 import type { TokenGrant } from "../core/grant.js";
-import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
+import { repeatedFailure, TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint, postForToken, tokenClient } from "./http.js";
 import {
   checkClientOptions,
@@ -126,9 +126,9 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     );
     const digest = await digestOf(username, password);
     if (digest === refusedDigest) {
-      throw new TokenFetchError(
+      throw repeatedFailure(
         "the token endpoint refused these credentials: they are not sent again until they change or clear() is called",
-        { code: TokenFetchCode.Unauthenticated, reason: "credentials-refused", repeated: true },
+        { code: TokenFetchCode.Unauthenticated, reason: "credentials-refused" },
       );
     }
     try {

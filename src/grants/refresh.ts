@@ -128,9 +128,10 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
       }
     },
     keep(answer, kept) {
-      const { token, expiresIn, serverDate, refreshToken } = answer;
+      const { token, expiresIn, serverDate, refreshToken, tokenType } = answer;
       if (refreshToken !== undefined && refreshToken !== kept) save(refreshToken);
-      return { token, expiresIn, serverDate, state: refreshToken ?? kept };
+      // The endpoint's token_type decides the scheme the token is sent with.
+      return { token, expiresIn, serverDate, tokenType, state: refreshToken ?? kept };
     },
     async revoke({ state, signal }) {
       if (revokeEndpoint === undefined) return;

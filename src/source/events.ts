@@ -1,18 +1,17 @@
-import { reportError } from "../core/report-error.js";
+import { callApp } from "../core/report-error.js";
 import type { TokenEvent } from "../core/token-source.js";
 
 /** A source's listeners: `emit` tells them all, and a broken one breaks nothing. */
-export function createTokenEvents() {
+export interface TokenEvents {
+  emit(event: TokenEvent): void;
+  subscribe(listener: (event: TokenEvent) => void): () => void;
+}
+
+export function createTokenEvents(): TokenEvents {
   const listeners = new Set<(event: TokenEvent) => void>();
   return {
     emit(event: TokenEvent): void {
-      for (const listener of listeners) {
-        try {
-          listener(event);
-        } catch (error) {
-          reportError(error);
-        }
-      }
+      for (const listener of listeners) callApp(() => listener(event), undefined);
     },
     subscribe(listener: (event: TokenEvent) => void): () => void {
       if (typeof listener !== "function") {

@@ -1,3 +1,4 @@
+import { now } from "../core/clock.js";
 import type { FetchTokenResult } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { type Entry, lifetimeOf, newEntry } from "./token-lifetime.js";
@@ -9,10 +10,15 @@ export const HEADER_SAFE = /^[\x21-\x7e]+$/;
 export interface Fetched {
   entry: Entry;
   state: string | undefined;
+  /** Bound to the source's DPoP key: sent with a proof. */
+  bound: boolean;
 }
 
 /** Checks what a grant resolved to and works out the token's lifetime from its arrival. */
-export function toFetched(result: FetchTokenResult, refreshMarginMs: number): Fetched {
+export function toFetched(
+  result: FetchTokenResult,
+  source: { refreshMarginMs: number; dpop: boolean },
+): Fetched {
   const facts = typeof result === "string" ? { token: result } : result;
   const bad = (why: string) => new TokenFetchError(why, { code: TokenFetchCode.Internal });
   if (typeof facts !== "object" || facts === null || typeof facts.token !== "string") {
@@ -28,10 +34,30 @@ export function toFetched(result: FetchTokenResult, refreshMarginMs: number): Fe
   if (state !== undefined && typeof state !== "string") {
     throw bad("fetchToken resolved to a state that is not a string");
   }
+  const bound = boundByType(facts.tokenType, source.dpop, bad);
   if (token === "") throw bad("the token is empty");
   if (!HEADER_SAFE.test(token)) {
     throw bad("the token has characters that cannot be sent in an HTTP header");
   }
-  const entry = newEntry(token, lifetimeOf(facts, Date.now()), refreshMarginMs);
-  return { entry, state };
+  const entry = newEntry(token, lifetimeOf(facts, now()), source.refreshMarginMs);
+  return { entry, state, bound };
+}
+
+/** Whether a token of this type goes with a DPoP proof (RFC 6749 §7.1: case-insensitive). */
+function boundByType(
+  tokenType: unknown,
+  dpop: boolean,
+  bad: (why: string) => TokenFetchError,
+): boolean {
+  if (tokenType === undefined) return dpop;
+  const type = typeof tokenType === "string" ? tokenType.toLowerCase() : undefined;
+  if (type === "bearer") return false;
+  if (type === "dpop") {
+    if (!dpop) throw bad("the token endpoint issued a DPoP token to a source without dpop");
+    return true;
+  }
+  const named = typeof tokenType === "string" ? `"${tokenType.slice(0, 20)}"` : typeof tokenType;
+  throw bad(
+    `the token endpoint issued a token of type ${named}, which can be sent neither as Bearer nor as DPoP`,
+  );
 }

@@ -1,6 +1,6 @@
 import type { TokenGrant } from "../core/grant.js";
-import type { TabSharing } from "../core/tab-sharing.js";
-import type { DpopProofs } from "../dpop/dpop-proofs.js";
+import type { TabSharing, TabSharingLink } from "../core/tab-sharing.js";
+import type { BindableDpopProofs, DpopProofs } from "../dpop/dpop-proofs.js";
 
 /** Options for `createTokenSource`. */
 export interface TokenSourceOptions {
@@ -32,6 +32,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_REFRESH_MARGIN_MS = 30_000;
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** The options, checked, with their defaults. */
+export type ResolvedOptions = ReturnType<typeof resolveOptions>;
+
 /** Checks the options once, with their defaults; TypeErrors say what to write instead. */
 export function resolveOptions(options: TokenSourceOptions) {
   if (typeof options !== "object" || options === null) invalid("options", "an object");
@@ -52,11 +55,12 @@ export function resolveOptions(options: TokenSourceOptions) {
   // An object: a string has a `link` method of its own (String.prototype.link).
   if (
     crossTab !== undefined &&
-    (typeof crossTab !== "object" || typeof (crossTab as Partial<TabSharing>)?.link !== "function")
+    (typeof crossTab !== "object" ||
+      typeof (crossTab as Partial<TabSharingLink>)?.link !== "function")
   ) {
     invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
   }
-  if (dpop !== undefined && typeof (dpop as Partial<DpopProofs>)?.bind !== "function") {
+  if (dpop !== undefined && typeof (dpop as Partial<BindableDpopProofs>)?.bind !== "function") {
     invalid("dpop", "dpopProofs()");
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -71,7 +75,14 @@ export function resolveOptions(options: TokenSourceOptions) {
   ) {
     invalid("refreshMarginMs", "a finite number of milliseconds, 0 or more");
   }
-  return { grant, timeoutMs, refreshMarginMs, crossTab, dpop };
+  return {
+    grant,
+    timeoutMs,
+    refreshMarginMs,
+    // Checked above: made by shareAcrossTabs() and dpopProofs(), which link and bind.
+    crossTab: crossTab as TabSharingLink | undefined,
+    dpop: dpop as BindableDpopProofs | undefined,
+  };
 }
 
 /** Throws the TypeError for a bad option, naming it. */

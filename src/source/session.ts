@@ -19,7 +19,7 @@ export interface Session {
    * Records a failure (here, or in another tab with its `until`), tells the other tabs when
    * `tell`; returns whether it was a refusal, which spends what the grant kept.
    */
-  failed(error: TokenFetchError, tell: boolean, until?: number): boolean;
+  failed(error: TokenFetchError, how: { tell: boolean; until?: number | undefined }): boolean;
   /** The server refused a token of generation `gen` that replaced a refused one. */
   freshRefused(gen: number, error: TokenFetchError): void;
   /** Whether a token of generation `gen`, or a newer one, was refused that way. */
@@ -42,7 +42,8 @@ export function createSession(
   const session: Session = {
     pending: () => backoff.pending(),
     fetched: () => backoff.reset(),
-    failed(error, told, until) {
+    failed(error, { tell: told, until: given }) {
+      let until = given;
       // Abandoned here (clear(), a caller's abort): nothing was learned about the endpoint.
       if (error.code === TokenFetchCode.Canceled) return false;
       const refused = error.code === TokenFetchCode.Unauthenticated;
@@ -61,7 +62,7 @@ export function createSession(
     freshRefused(gen, error) {
       if (gen <= refusedGeneration) return;
       refusedGeneration = gen;
-      session.failed(error, true);
+      session.failed(error, { tell: true });
     },
     refusedSince: (gen) => refusedGeneration >= gen,
     proven() {

@@ -6,8 +6,11 @@ import type { Cached } from "./token-cache.js";
 
 /** What a flight does, and what it tells the source when it lands. */
 export interface FlightPlan {
-  /** Fetches (or, across tabs, takes another tab's token: undefined). */
-  run(signal: AbortSignal): Promise<Fetched | undefined>;
+  /**
+   * Fetches (or, across tabs, takes another tab's token: undefined); `rejected` is the refused
+   * token the fetch replaces, if any.
+   */
+  run(signal: AbortSignal, rejected: string | undefined): Promise<Fetched | undefined>;
   /** A fetched token arrived. */
   landed(fetched: Fetched, replacement: boolean): Cached;
   /** The token another tab published was taken meanwhile. */
@@ -18,8 +21,8 @@ export interface FlightPlan {
 
 /** One fetch at a time for all callers. */
 export interface Flights {
-  /** The fetch under way, or a new one; `replacement` when a refused token needs replacing. */
-  start(replacement: boolean): Promise<Cached>;
+  /** The fetch under way, or a new one; `rejected`: the refused token it must replace. */
+  start(why: { rejected: string | undefined }): Promise<Cached>;
   /** Whether a fetch is under way. */
   active(): boolean;
   /** Sign-out: the fetch under way belongs to a session that ended; its callers get Canceled. */
@@ -28,8 +31,9 @@ export interface Flights {
 
 interface Flight {
   controller: AbortController;
-  promise: Promise<Cached>;
-  replacement: boolean;
+  promise: Promise<Cached> | undefined;
+  /** A refused token this flight replaces (the first one it was asked to). */
+  rejected: string | undefined;
 }
 
 export function createFlights(session: Session, plan: FlightPlan): Flights {
@@ -38,13 +42,13 @@ export function createFlights(session: Session, plan: FlightPlan): Flights {
   const fly = async (self: Flight): Promise<Cached> => {
     const { signal } = self.controller;
     try {
-      const fetched = await plan.run(signal);
+      const fetched = await plan.run(signal, self.rejected);
       // clear() came first: this token belongs to a session that ended.
       if (flight !== self) throw signal.reason;
       flight = undefined;
       session.fetched();
       const landed =
-        fetched === undefined ? plan.adopted() : plan.landed(fetched, self.replacement);
+        fetched === undefined ? plan.adopted() : plan.landed(fetched, self.rejected !== undefined);
       if (landed === undefined) throw signal.reason;
       return landed;
     } catch (error) {
@@ -58,23 +62,20 @@ export function createFlights(session: Session, plan: FlightPlan): Flights {
   };
 
   return {
-    start(replacement) {
-      if (flight !== undefined) {
-        flight.replacement ||= replacement;
+    start({ rejected }) {
+      if (flight?.promise !== undefined) {
+        flight.rejected ??= rejected;
         return flight.promise;
       }
       const repeated = session.pending();
       if (repeated !== undefined) return Promise.reject(repeated);
-      const self: Flight = {
-        controller: new AbortController(),
-        promise: undefined as never,
-        replacement,
-      };
+      const self: Flight = { controller: new AbortController(), promise: undefined, rejected };
       flight = self;
-      self.promise = fly(self);
+      const promise = fly(self);
+      self.promise = promise;
       // Every caller may have stopped waiting; the outcome is still handled.
-      self.promise.catch(() => {});
-      return self.promise;
+      promise.catch(() => {});
+      return promise;
     },
     active: () => flight !== undefined,
     abandon() {

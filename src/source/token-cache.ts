@@ -9,6 +9,8 @@ export interface Cached extends Entry {
   replacement: boolean;
   /** A call succeeded with it. */
   proven: boolean;
+  /** Bound to the source's DPoP key (sent with a proof); false for a Bearer token. */
+  bound: boolean;
 }
 
 /** The tokens a source holds, refused and signed out of, remembered by value. */
@@ -44,7 +46,13 @@ export function createTokenCache(): TokenCache {
     entry: undefined,
     state: undefined,
     install(fetched, replacement) {
-      const cached: Cached = { ...fetched.entry, gen: ++generation, replacement, proven: false };
+      const cached: Cached = {
+        ...fetched.entry,
+        gen: ++generation,
+        replacement,
+        proven: false,
+        bound: fetched.bound,
+      };
       cache.entry = cached;
       cache.state = fetched.state;
       remember(known, cached.token, cached);

@@ -8,7 +8,14 @@ import {
 
 /** What tabs tell each other over the channel (version 2: tokens carry the grant's state). */
 export type Message =
-  | { v: 2; type: "token"; token: string; expiresAt: number | null; state: string | null }
+  | {
+      v: 2;
+      type: "token";
+      token: string;
+      expiresAt: number | null;
+      state: string | null;
+      bound: boolean | null;
+    }
   | { v: 2; type: "rejected"; token: string }
   | { v: 2; type: "cleared"; token: string | null }
   | { v: 2; type: "query" }
@@ -37,6 +44,7 @@ export function tokenMessage(shared: SharedToken): Message {
     token: shared.token,
     expiresAt: shared.expiresAt ?? null,
     state: shared.state ?? null,
+    bound: shared.bound ?? null,
   };
 }
 
@@ -61,6 +69,7 @@ const isNumber = (value: unknown): value is number =>
 const orNull = <T>(value: unknown, check: (value: unknown) => value is T): T | null | undefined =>
   value === null || value === undefined ? null : check(value) ? value : undefined;
 const isString = (value: unknown): value is string => typeof value === "string";
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
 
 /** Accepts only well-formed messages of this version: anything else on the channel is ignored. */
 export function parse(data: unknown): Message | undefined {
@@ -72,10 +81,17 @@ export function parse(data: unknown): Message | undefined {
     case "token": {
       const expiresAt = orNull(message.expiresAt, isNumber);
       const state = orNull(message.state, isString);
-      if (!isString(token) || token === "" || expiresAt === undefined || state === undefined) {
+      const bound = orNull(message.bound, isBoolean);
+      if (
+        !isString(token) ||
+        token === "" ||
+        expiresAt === undefined ||
+        state === undefined ||
+        bound === undefined
+      ) {
         return undefined;
       }
-      return { v: 2, type, token, expiresAt, state };
+      return { v: 2, type, token, expiresAt, state, bound };
     }
     case "rejected":
       return isString(token) ? { v: 2, type, token } : undefined;

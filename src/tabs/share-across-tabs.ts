@@ -1,4 +1,10 @@
-import type { SharedToken, SourceLink, TabLink, TabSharing } from "../core/tab-sharing.js";
+import type {
+  SharedToken,
+  SourceLink,
+  TabLink,
+  TabSharing,
+  TabSharingLink,
+} from "../core/tab-sharing.js";
 import { TokenFetchError } from "../core/token-fetch-error.js";
 import { failedMessage, type Message, parse, tokenMessage } from "./channel.js";
 
@@ -8,14 +14,16 @@ export interface ShareAcrossTabsOptions {
    * Web Locks and BroadcastChannel to use instead of the browser's (for tests or polyfills).
    * Default: the browser's; where either is missing, the source works per tab.
    */
-  apis?: TabApis | undefined;
+  apis?:
+    | {
+        locks: Pick<LockManager, "request">;
+        BroadcastChannel: new (name: string) => BroadcastChannel;
+      }
+    | undefined;
 }
 
 /** The browser APIs tab sharing needs; injectable so the logic can be tested outside a browser. */
-export interface TabApis {
-  locks: Pick<LockManager, "request">;
-  BroadcastChannel: new (name: string) => BroadcastChannel;
-}
+type TabApis = NonNullable<ShareAcrossTabsOptions["apis"]>;
 
 /** How long a tab about to fetch waits for another tab to answer with its token. */
 const ASK_TABS_MS = 40;
@@ -55,7 +63,8 @@ export function shareAcrossTabs(channel: string, options: ShareAcrossTabsOptions
   ) {
     throw new TypeError("shareAcrossTabs: apis must be { locks, BroadcastChannel }");
   }
-  return {
+  const sharing: TabSharingLink = {
+    channel,
     link(source, timeoutMs) {
       const apis = given ?? browserTabApis();
       if (apis === undefined) return undefined;
@@ -70,6 +79,7 @@ export function shareAcrossTabs(channel: string, options: ShareAcrossTabsOptions
       return createTabLink(channel, apis, source, timeoutMs);
     },
   };
+  return sharing;
 }
 
 /** The browser's Web Locks and BroadcastChannel, or undefined where either is missing. */
@@ -146,8 +156,13 @@ function receive(link: Link, message: Message): void {
   const { source, waiter, values, post } = link;
   switch (message.type) {
     case "token": {
-      const { token, expiresAt, state } = message;
-      const shared = { token, expiresAt: expiresAt ?? undefined, state: state ?? undefined };
+      const { token, expiresAt, state, bound } = message;
+      const shared = {
+        token,
+        expiresAt: expiresAt ?? undefined,
+        state: state ?? undefined,
+        bound: bound ?? undefined,
+      };
       if (source.adopt(shared) && waiter !== undefined) {
         waiter.adopted = true;
         waiter.wake();

@@ -6,14 +6,19 @@ import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { describe, expect, it, vi } from "vitest";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import type { BindableDpopProofs } from "../../src/dpop/dpop-proofs.js";
 import {
   createAuthInterceptor,
   createTokenSource,
+  type DpopProofs,
   dpopProofs,
   passwordGrant,
   type TokenGrant,
 } from "../../src/index.js";
 import { startTestServer } from "../server/fixtures.js";
+
+/** The proofs as a token source binds them (internal). */
+const bindable = (proofs: DpopProofs) => proofs as BindableDpopProofs;
 
 const transports = {
   "grpc-web": createGrpcWebTransport,
@@ -129,7 +134,7 @@ describe("dpopProofs", () => {
   });
 
   it("signs once per proof, and hashes a token once for all its proofs", async () => {
-    const key = dpopProofs().bind(undefined);
+    const key = bindable(dpopProofs()).bind(undefined);
     await key.proof("POST", "https://api.example.com/x", "token-1");
     const sign = vi.spyOn(crypto.subtle, "sign");
     const digest = vi.spyOn(crypto.subtle, "digest");
@@ -150,7 +155,7 @@ describe("dpopProofs", () => {
   });
 
   it("keeps a nonce per origin and puts it in later proofs", async () => {
-    const key = dpopProofs().bind(undefined);
+    const key = bindable(dpopProofs()).bind(undefined);
     const challenge = (nonce: string) => ({
       code: 16,
       headers: { "dpop-nonce": nonce, "www-authenticate": 'DPoP error="use_dpop_nonce"' },

@@ -5,7 +5,11 @@
 import { exportJWK } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { TabLink } from "../../src/core/tab-sharing.js";
-import { DpopKeyRejectedError, dpopProofs } from "../../src/index.js";
+import type { BindableDpopProofs } from "../../src/dpop/dpop-proofs.js";
+import { DpopKeyRejectedError, type DpopProofs, dpopProofs } from "../../src/index.js";
+
+/** The key a source binds, as the source sees its `dpop` option. */
+const bindable = (proofs: DpopProofs) => proofs as BindableDpopProofs;
 
 const ec = (namedCurve: string, extractable: boolean, usages: KeyUsage[] = ["sign", "verify"]) =>
   crypto.subtle.generateKey(
@@ -44,7 +48,7 @@ describe("a DPoP key pair from the store", () => {
   it("refuses an extractable pair, reports it once, and signs with a new non-extractable key saved over it", async () => {
     const planted = await ec("P-256", true);
     const store = plantedStore(planted);
-    const key = dpopProofs({ store }).bind(undefined);
+    const key = bindable(dpopProofs({ store })).bind(undefined);
     const first = await key.proof("POST", "https://api.example/x");
     await key.proof("POST", "https://api.example/y");
 
@@ -89,7 +93,9 @@ describe("a DPoP key pair from the store", () => {
     for (const [name, pair, problem] of cases) {
       reports = [];
       const store = plantedStore(pair);
-      const proof = await dpopProofs({ store }).bind(undefined).proof("POST", "https://a.example/");
+      const proof = await bindable(dpopProofs({ store }))
+        .bind(undefined)
+        .proof("POST", "https://a.example/");
       expect(reports, name).toHaveLength(1);
       expect((reports[0] as DpopKeyRejectedError).problem, name).toMatch(problem);
       expect(store.save, name).toHaveBeenCalledOnce();
@@ -102,7 +108,9 @@ describe("a DPoP key pair from the store", () => {
     const pair = await ec("P-256", false);
     const store = plantedStore(pair);
     const generate = vi.spyOn(crypto.subtle, "generateKey");
-    const proof = await dpopProofs({ store }).bind(undefined).proof("POST", "https://a.example/");
+    const proof = await bindable(dpopProofs({ store }))
+      .bind(undefined)
+      .proof("POST", "https://a.example/");
     expect(generate).not.toHaveBeenCalled();
     generate.mockRestore();
     expect(reports).toHaveLength(0);
@@ -121,7 +129,7 @@ describe("a DPoP key pair from another tab", () => {
 
   it("refuses an extractable pair another tab hands over, reports it, and signs with its own key", async () => {
     const planted = await ec("P-256", true);
-    const key = dpopProofs().bind(tabsAnswering(planted));
+    const key = bindable(dpopProofs()).bind(tabsAnswering(planted));
     const proof = await key.proof("POST", "https://api.example/x");
     expect(reports).toHaveLength(1);
     expect((reports[0] as DpopKeyRejectedError).from).toBe("tab");
@@ -131,7 +139,7 @@ describe("a DPoP key pair from another tab", () => {
   it("refuses a pair whose halves do not belong together, reports it, and signs with its own key", async () => {
     const good = await ec("P-256", false);
     const other = await ec("P-256", false);
-    const key = dpopProofs().bind(
+    const key = bindable(dpopProofs()).bind(
       tabsAnswering({ privateKey: good.privateKey, publicKey: other.publicKey }),
     );
     const proof = await key.proof("POST", "https://api.example/x");
@@ -144,7 +152,9 @@ describe("a DPoP key pair from another tab", () => {
 
   it("takes a good pair another tab hands over, without a report", async () => {
     const pair = await ec("P-256", false);
-    const proof = await dpopProofs().bind(tabsAnswering(pair)).proof("POST", "https://a.example/");
+    const proof = await bindable(dpopProofs())
+      .bind(tabsAnswering(pair))
+      .proof("POST", "https://a.example/");
     expect(reports).toHaveLength(0);
     expect(jwkOf(proof).x).toBe((await exportJWK(pair.publicKey)).x);
   });

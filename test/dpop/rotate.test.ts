@@ -5,7 +5,11 @@
 import { exportJWK } from "jose";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { TabLink } from "../../src/core/tab-sharing.js";
-import { type DpopKeyStore, dpopProofs } from "../../src/index.js";
+import type { BindableDpopProofs } from "../../src/dpop/dpop-proofs.js";
+import { type DpopKeyStore, type DpopProofs, dpopProofs } from "../../src/index.js";
+
+/** The key a source binds, as the source sees its `dpop` option. */
+const bindable = (proofs: DpopProofs) => proofs as BindableDpopProofs;
 
 const ec = () =>
   crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
@@ -47,7 +51,7 @@ afterEach(() => vi.unstubAllGlobals());
 describe("DpopKey.rotate", () => {
   it("signs the next proof with a new key, saved to the store after the store forgot the old one", async () => {
     const store = memoryStore();
-    const key = dpopProofs({ store }).bind(undefined);
+    const key = bindable(dpopProofs({ store })).bind(undefined);
     const before = xOf(await key.proof("POST", "https://a.example/"));
     const old = key.rotate();
     const after = xOf(await key.proof("POST", "https://a.example/"));
@@ -67,7 +71,7 @@ describe("DpopKey.rotate", () => {
   it("gives up the store's key even before any proof was signed, and proves the old session with it", async () => {
     const stored = await ec();
     const store = memoryStore(stored);
-    const key = dpopProofs({ store }).bind(undefined);
+    const key = bindable(dpopProofs({ store })).bind(undefined);
     const old = key.rotate();
     expect(xOf(await old.proof("POST", "https://a.example/revoke"))).toBe(await xOfPair(stored));
     expect(xOf(await key.proof("POST", "https://a.example/"))).not.toBe(await xOfPair(stored));
@@ -76,7 +80,7 @@ describe("DpopKey.rotate", () => {
 
   it("never takes back the key it gave up, from a store without delete or from another tab, and reports neither", async () => {
     const store = memoryStore(undefined, false);
-    const key = dpopProofs({ store }).bind(undefined);
+    const key = bindable(dpopProofs({ store })).bind(undefined);
     const first = xOf(await key.proof("POST", "https://a.example/"));
     // Without delete, the store still holds the old pair, and hands it back on the next load.
     key.rotate();
@@ -91,7 +95,7 @@ describe("DpopKey.rotate", () => {
         check: (v: unknown) => boolean,
       ) => (check(shared) ? shared : await make()),
     } as Partial<TabLink> as TabLink;
-    const tabbed = dpopProofs().bind(tabs);
+    const tabbed = bindable(dpopProofs()).bind(tabs);
     expect(xOf(await tabbed.proof("POST", "https://a.example/"))).toBe(await xOfPair(shared));
     tabbed.rotate();
     // The tab still answers with the pair given up: this source makes its own.
@@ -101,7 +105,7 @@ describe("DpopKey.rotate", () => {
 
   it("gives up a keyPair the app passed as well: the next session signs with a new key", async () => {
     const keyPair = await ec();
-    const key = dpopProofs({ keyPair }).bind(undefined);
+    const key = bindable(dpopProofs({ keyPair })).bind(undefined);
     expect(xOf(await key.proof("POST", "https://a.example/"))).toBe(await xOfPair(keyPair));
     const old = key.rotate();
     expect(xOf(await key.proof("POST", "https://a.example/"))).not.toBe(await xOfPair(keyPair));
@@ -109,7 +113,7 @@ describe("DpopKey.rotate", () => {
   });
 
   it("makes one new key for many proofs after a rotation", async () => {
-    const key = dpopProofs().bind(undefined);
+    const key = bindable(dpopProofs()).bind(undefined);
     await key.proof("POST", "https://a.example/");
     key.rotate();
     const generate = vi.spyOn(crypto.subtle, "generateKey");

@@ -8,9 +8,11 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { afterEach, describe, expect, it } from "vitest";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { setClock } from "../../src/core/clock.js";
+import type { BindableDpopProofs } from "../../src/dpop/dpop-proofs.js";
 import {
   createAuthInterceptor,
   createTokenSource,
+  type DpopProofs,
   dpopProofs,
   passwordGrant,
   type TokenGrant,
@@ -19,6 +21,9 @@ import { startOidcProvider } from "../helpers/oidc-provider.js";
 import { signIn } from "../helpers/oidc-sign-in.js";
 import { startResourceServer } from "../helpers/resource-server.js";
 import { startTestServer } from "../server/fixtures.js";
+
+/** The key a source binds, as the source sees its `dpop` option. */
+const bindable = (proofs: DpopProofs) => proofs as BindableDpopProofs;
 
 /** Makes this machine's wall clock `offsetMs` off the true time (the servers keep theirs). */
 function skewClock(offsetMs: number): void {
@@ -35,7 +40,7 @@ const httpDate = (ms: number) => new Date(ms).toUTCString();
 describe("DpopSigner.serverDate", () => {
   it("dates proofs on the server's clock once an answer told it, for that origin and origins not heard from yet", async () => {
     skewClock(-120_000);
-    const key = dpopProofs().bind(undefined);
+    const key = bindable(dpopProofs()).bind(undefined);
     expect(iatOf(await key.proof("POST", "https://a.example/x"))).toBeLessThan(trueSeconds() - 110);
 
     expect(key.serverDate("https://a.example/token", httpDate(Date.now()))).toBe(true);
@@ -55,7 +60,7 @@ describe("DpopSigner.serverDate", () => {
   });
 
   it("ignores a missing or unparsable Date, and an offset within the Date's one-second resolution", async () => {
-    const key = dpopProofs().bind(undefined);
+    const key = bindable(dpopProofs()).bind(undefined);
     expect(key.serverDate("https://a.example/", null)).toBe(false);
     expect(key.serverDate("https://a.example/", "yesterday-ish")).toBe(false);
     expect(key.serverDate("https://a.example/", httpDate(Date.now() - 1_000))).toBe(false);
@@ -72,7 +77,7 @@ describe("ProofScheme.challenge", () => {
       headers: { date, "www-authenticate": 'DPoP error="invalid_dpop_proof"' },
     });
     skewClock(-120_000);
-    const key = dpopProofs().bind(undefined);
+    const key = bindable(dpopProofs()).bind(undefined);
     const skewed = await key.prove("https://a.example/x", "token");
     expect(key.challenge("https://a.example/x", refusal(httpDate(Date.now())), skewed)).toBe(true);
     // The next proof is on the server's clock: refused again, it is no clock problem.

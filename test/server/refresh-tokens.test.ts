@@ -3,6 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { decodeJwt } from "jose";
 import { describe, expect, it, vi } from "vitest";
 import { REFRESH_REFUSAL } from "../../demo/server/token-endpoint.js";
+import { useTestClock } from "../helpers/clock.js";
 import {
   codeOf,
   createDemoClient,
@@ -176,10 +177,11 @@ describe("the refresh_token grant", () => {
   });
 
   it("uses the configured refresh-token lifetime", async () => {
+    const clock = useTestClock();
     const server = await startTestServer({ refreshTtlSeconds: 1 });
     const { refresh_token } = await signIn(server);
     await rotate(server, (await signIn(server)).refresh_token); // fresh ones work
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    clock.advance(2100); // the server reads Date.now(), which the clock moves
     await expectInvalidGrant(await refresh(server, refresh_token));
     expect(server.stats()).toMatchObject({ invalidGrants: 1, rotations: 1 });
   });

@@ -1,0 +1,217 @@
+import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort.js";
+import { now } from "../core/clock.js";
+import type { SharedToken, SourceLink, TabLink } from "../core/tab-sharing.js";
+import { TokenFetchCode, type TokenFetchError } from "../core/token-fetch-error.js";
+import type { DpopKey } from "../dpop/dpop-proofs.js";
+import { createTokenEvents, type TokenEvents } from "./events.js";
+import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
+import type { ResolvedOptions } from "./options.js";
+import { refusedAgain } from "./refusals.js";
+import { revoke } from "./revoke.js";
+import { createSession, type Session } from "./session.js";
+import { createFlights, type Flights } from "./single-flight.js";
+import { type Cached, createTokenCache, type TokenCache } from "./token-cache.js";
+import { type Entry, expiresAt, isFresh, isUsable, newEntry } from "./token-lifetime.js";
+
+/** A source's parts, and the steps that keep them, the other tabs and the listeners in step. */
+export interface SourceState {
+  readonly options: ResolvedOptions;
+  readonly cache: TokenCache;
+  readonly session: Session;
+  readonly events: TokenEvents;
+  readonly flights: Flights;
+  readonly tabs: TabLink | undefined;
+  /** The source's DPoP key, with `dpop`. */
+  readonly dpop: DpopKey | undefined;
+  /** The server refused `token` (here): dropped, and told to the other tabs. */
+  rejectHere(token: string): void;
+  /** `clear()` here: the session ends in every tab, and its grant state is revoked. */
+  signOutHere(): void;
+  /** A token for a caller; `rejected` is the refused token a new one must replace. */
+  obtain(signal: AbortSignal | undefined, rejected: string | undefined): Promise<string>;
+}
+
+/** Builds a source's parts from its checked options and links them to the other tabs. */
+export function createSourceState(options: ResolvedOptions): SourceState {
+  const { grant, timeoutMs, crossTab } = options;
+  const events = createTokenEvents();
+  const cache = createTokenCache();
+  // The link to the other tabs (and the DPoP key it shares) is made once the steps and flights
+  // it calls back exist, below; nothing uses either before then.
+  let tabs: TabLink | undefined;
+  let dpop: DpopKey | undefined;
+  const session = createSession(events.emit, (error, until) => tabs?.failed(error, until));
+  const steps = createSteps(options, cache, session, events);
+  const flights = createFlights(session, {
+    run(signal, rejected) {
+      const own = () => fetchOwn({ options, cache, dpop, failed: steps.failed }, signal, rejected);
+      // Published with the state it came with: the rotated refresh token, not the spent one.
+      const publish = (f: Fetched) => shared(f.entry, { state: f.state, bound: f.bound });
+      return tabs === undefined ? own() : tabs.fetch(own, publish, signal);
+    },
+    landed: (fetched, replacement) => steps.install(fetched, { from: "fetch", replacement }),
+    adopted: () => cache.entry,
+    failed: (error) => events.emit({ type: "error", error }),
+  });
+  tabs = crossTab?.link(linkFor(steps, cache, flights, options.refreshMarginMs), timeoutMs);
+  dpop = options.dpop?.bind(tabs);
+  return {
+    options,
+    cache,
+    session,
+    events,
+    flights,
+    tabs,
+    dpop,
+    rejectHere(token) {
+      if (!cache.isRejected(token)) tabs?.rejected(token);
+      steps.reject(token);
+    },
+    signOutHere() {
+      const dropped = steps.signOut(undefined, flights);
+      tabs?.cleared(dropped.token);
+      if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs, events.emit);
+    },
+    obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
+  };
+}
+
+/** The steps a change of token takes, whether it started here or in another tab. */
+function createSteps(
+  options: ResolvedOptions,
+  cache: TokenCache,
+  session: Session,
+  events: TokenEvents,
+) {
+  let bearerTold = false;
+  return {
+    install(fetched: Fetched, how: { from: "fetch" | "shared"; replacement: boolean }): Cached {
+      const cached = cache.install(fetched, how.replacement);
+      events.emit({ type: "token", expiresAt: expiresAt(cached), source: how.from });
+      // A DPoP source given a bearer token says so once a session: an app may refuse it.
+      if (options.dpop !== undefined && !fetched.bound && !bearerTold) {
+        bearerTold = true;
+        events.emit({ type: "bearer-token" });
+      }
+      return cached;
+    },
+    reject(token: string): void {
+      if (cache.reject(token)) events.emit({ type: "rejected" });
+    },
+    /** A failure here (`tell` the other tabs) or in another tab (with its `until`). */
+    failed(error: TokenFetchError, how: { tell: boolean; until?: number | undefined }): void {
+      // A refusal here also spends what the grant kept (the refresh token it was refused with);
+      // another tab's refusal leaves this tab's state alone: that tab may have sent none.
+      if (session.failed(error, how) && how.tell) cache.state = undefined;
+    },
+    /** Ends the session; `signedOut` is the token another tab dropped, if it was there. */
+    signOut(signedOut: string | undefined, flights: Flights) {
+      const dropped = cache.retire(signedOut);
+      session.reset();
+      flights.abandon();
+      options.grant.reset?.();
+      bearerTold = false;
+      events.emit({ type: "cleared" });
+      return dropped;
+    },
+  };
+}
+
+type Steps = ReturnType<typeof createSteps>;
+
+/** What the other tabs may do to this source. */
+function linkFor(
+  steps: Steps,
+  cache: TokenCache,
+  flights: Flights,
+  refreshMarginMs: number,
+): SourceLink {
+  return {
+    adopt: (token) => adopt(steps, cache, token, refreshMarginMs),
+    rejected: (token) => steps.reject(token),
+    cleared: (token) => steps.signOut(token, flights),
+    current: () => {
+      const { entry } = cache;
+      return entry && isFresh(entry)
+        ? shared(entry, { state: cache.state, bound: entry.bound })
+        : undefined;
+    },
+    failed: (error, until) => steps.failed(error, { tell: false, until }),
+  };
+}
+
+/** A token as the tabs share it, with the grant's state and its binding. */
+function shared(entry: Entry, facts: { state: string | undefined; bound: boolean }): SharedToken {
+  return { token: entry.token, expiresAt: expiresAt(entry), ...facts };
+}
+
+/** Fetches a token with this source's own grant, bounded by timeoutMs. */
+async function fetchOwn(
+  own: {
+    options: ResolvedOptions;
+    cache: TokenCache;
+    dpop: DpopKey | undefined;
+    failed: Steps["failed"];
+  },
+  signal: AbortSignal,
+  rejected: string | undefined,
+): Promise<Fetched> {
+  const { options, cache, dpop } = own;
+  try {
+    const result = await withTimeout(options.timeoutMs, signal, (bounded) =>
+      options.grant({ signal: bounded, state: cache.state, dpop, rejected }),
+    );
+    const fetched = toFetched(result, {
+      refreshMarginMs: options.refreshMarginMs,
+      dpop: dpop !== undefined,
+    });
+    if (cache.isRejected(fetched.entry.token)) throw refusedAgain();
+    return fetched;
+  } catch (error) {
+    const failure = toTokenFetchError(error, signal);
+    // Told while this tab holds the lock, so the tabs in line fail with it, not fetch again;
+    // but not a refusal made here without asking the server (no credentials in this tab).
+    const local = failure.code === TokenFetchCode.Unauthenticated && failure.status === undefined;
+    const tell = !local || failure.reason === "token-refused";
+    if (!signal.aborted) own.failed(failure, { tell });
+    throw failure;
+  }
+}
+
+/** A token for a caller: from the flight, or the still-valid one when a refresh ahead failed. */
+function obtain(
+  cache: TokenCache,
+  flights: Flights,
+  signal: AbortSignal | undefined,
+  rejected: string | undefined,
+): Promise<string> {
+  if (signal?.aborted) return Promise.reject(abortReason(signal));
+  const stale = cache.entry;
+  const token = flights.start({ rejected }).then(
+    (next) => next.token,
+    (error: unknown) => {
+      // A refresh ahead of expiry failed: the current token is still good for a while.
+      if (stale !== undefined && cache.entry === stale && isUsable(stale)) return stale.token;
+      throw error;
+    },
+  );
+  return race(token, { signal });
+}
+
+/** Takes a token another tab has, unless it is known bad, signed out of or already expired. */
+function adopt(
+  steps: Steps,
+  cache: TokenCache,
+  offered: SharedToken,
+  refreshMarginMs: number,
+): boolean {
+  const { token } = offered;
+  if (cache.isRejected(token) || cache.isRetired(token) || !HEADER_SAFE.test(token)) return false;
+  if (cache.entry?.token === token) return true;
+  const lifetimeMs = offered.expiresAt === undefined ? undefined : offered.expiresAt - now();
+  if (lifetimeMs !== undefined && !(lifetimeMs > 0)) return false;
+  const entry = newEntry(token, lifetimeMs, refreshMarginMs);
+  const bound = offered.bound ?? true;
+  steps.install({ entry, state: offered.state, bound }, { from: "shared", replacement: false });
+  return true;
+}
