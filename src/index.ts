@@ -26,6 +26,7 @@ export type {
   TokenRequestOptions,
   TokenSource,
 } from "./core/token-source.js";
+export { DpopKeyRejectedError } from "./dpop/dpop-key-error.js";
 export type { DpopKeyStore, DpopProofs, DpopProofsOptions } from "./dpop/dpop-proofs.js";
 export { dpopProofs } from "./dpop/dpop-proofs.js";
 export { indexedDbKeyStore } from "./dpop/indexed-db-key-store.js";

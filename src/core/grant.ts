@@ -59,6 +59,14 @@ export interface DpopSigner {
   proof(method: string, url: string, accessToken?: string): Promise<string>;
   /** Keeps a nonce the server at `url`'s origin handed out (its `DPoP-Nonce` header). */
   nonce(url: string, nonce: string): void;
+  /**
+   * Learns the clock of the server at `url`'s origin from an answer's `Date` header (`null` or
+   * unparsable: ignored), refusals included: later proofs for that origin (and for origins not
+   * heard from yet) are dated on it, so a page whose clock is off recovers after one refused
+   * proof. Returns whether it changed the clock proofs are dated on: a request refused with
+   * `invalid_dpop_proof` is then worth sending once more.
+   */
+  serverDate(url: string, date: string | null | undefined): boolean;
 }
 
 /**
@@ -90,6 +98,11 @@ export interface RevokeContext {
   state: string;
   /** Aborts after `timeoutMs`: a revocation that takes longer counts as failed. */
   signal: AbortSignal;
+  /**
+   * With `dpop`: signs proofs with the key the session's tokens were bound to (the source has
+   * already moved to a new key), for a server that revokes bound tokens only with their proof.
+   */
+  dpop?: DpopSigner | undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort.js";
 import { now } from "../core/clock.js";
+import type { DpopSigner } from "../core/grant.js";
 import type { SharedToken, SourceLink, TabLink } from "../core/tab-sharing.js";
 import { TokenFetchCode, type TokenFetchError } from "../core/token-fetch-error.js";
 import type { DpopKey } from "../dpop/dpop-proofs.js";
@@ -41,7 +42,9 @@ export function createSourceState(options: ResolvedOptions): SourceState {
   let tabs: TabLink | undefined;
   let dpop: DpopKey | undefined;
   const session = createSession(events.emit, (error, until) => tabs?.failed(error, until));
-  const steps = createSteps(options, cache, session, events);
+  // Sign-out gives up the DPoP key, so the next session's proofs are not linked to this one's.
+  const keys = { rotate: () => dpop?.rotate() };
+  const steps = createSteps(options, cache, session, events, keys);
   const flights = createFlights(session, {
     run(signal, rejected) {
       const own = () => fetchOwn({ options, cache, dpop, failed: steps.failed }, signal, rejected);
@@ -72,7 +75,8 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     signOutHere() {
       const dropped = steps.signOut(undefined, flights);
       tabs?.cleared(dropped.token);
-      if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs, events.emit);
+      const { state, signer } = dropped;
+      if (state !== undefined) revoke(grant, { state, dpop: signer }, timeoutMs, events.emit);
     },
     obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
   };
@@ -84,6 +88,7 @@ function createSteps(
   cache: TokenCache,
   session: Session,
   events: TokenEvents,
+  keys: { rotate(): DpopSigner | undefined },
 ) {
   let bearerTold = false;
   return {
@@ -112,9 +117,11 @@ function createSteps(
       session.reset();
       flights.abandon();
       options.grant.reset?.();
+      // The old key still signs the revocation of what was bound to it.
+      const signer = keys.rotate();
       bearerTold = false;
       events.emit({ type: "cleared" });
-      return dropped;
+      return { ...dropped, signer };
     },
   };
 }

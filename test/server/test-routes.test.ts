@@ -22,6 +22,8 @@ const zeroStats = {
   unauthenticated: 0,
   calls: {},
   passwordSignIns: 0,
+  passwordChecks: 0,
+  throttledSignIns: 0,
   refreshRequests: 0,
   rotations: 0,
   reuseDetections: 0,
@@ -93,6 +95,7 @@ describe("test routes", () => {
       unauthenticated: 1,
       calls: { WhoAmI: 2, Ticks: 1 },
       passwordSignIns: 1,
+      passwordChecks: 2,
     });
     expect(server.stats()).toEqual(await getStats(server));
   });
