@@ -61,6 +61,29 @@ export interface DpopSigner {
   nonce(url: string, nonce: string): void;
 }
 
+/**
+ * A source's DPoP key as a grant sees it outside a fetch (through {@link TokenGrant.attach}): what
+ * a sign-in by redirect needs to name the key before it leaves the page and to find it again when
+ * the page comes back.
+ */
+export interface DpopKeyHandle extends DpopSigner {
+  /** The RFC 7638 SHA-256 thumbprint of the public key, base64url: what `dpop_jkt` names. */
+  thumbprint(): Promise<string>;
+  /** The key pair the source signs with (its private key non-extractable), made now if needed. */
+  keyPair(): Promise<CryptoKeyPair>;
+  /**
+   * Signs with `pair` from now on if the source has no key yet (with `shareAcrossTabs`, if no
+   * other tab has one either). Resolves whether the source's key is now `pair`'s.
+   */
+  adopt(pair: CryptoKeyPair): Promise<boolean>;
+}
+
+/** What `createTokenSource` hands its grant once, at creation (see {@link TokenGrant.attach}). */
+export interface GrantAttachment {
+  /** With `dpop`: the source's key; `undefined` for a source of bearer tokens. */
+  dpop: DpopKeyHandle | undefined;
+}
+
 /** What a grant's `revoke` is called with. */
 export interface RevokeContext {
   /** The state the session held (a refresh token). */
@@ -83,4 +106,10 @@ export interface TokenGrant {
   revoke?: ((context: RevokeContext) => Promise<void>) | undefined;
   /** Called by `clear()` in every tab: forget what the grant remembered of the session. */
   reset?: (() => void) | undefined;
+  /**
+   * Called once by `createTokenSource`, before any fetch, with what the source is made of: for a
+   * grant that works outside a fetch too (`authorizationCodeGrant` names the DPoP key in its
+   * authorization request). A grant belongs to one source.
+   */
+  attach?: ((source: GrantAttachment) => void) | undefined;
 }

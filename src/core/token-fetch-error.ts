@@ -41,9 +41,14 @@ export interface TokenFetchErrorOptions {
 
 /**
  * Why a session ended: the endpoint refused the credentials, the server refused a token that was
- * just fetched, or the endpoint refused the refresh token.
+ * just fetched, the endpoint refused the refresh token, or there is nothing to get a token with
+ * until the user signs in (`authorizationCodeGrant`: call `signIn()`).
  */
-export type SessionEndReason = "credentials-refused" | "token-refused" | "refresh-token-refused";
+export type SessionEndReason =
+  | "credentials-refused"
+  | "token-refused"
+  | "refresh-token-refused"
+  | "sign-in-required";
 
 /**
  * A token could not be obtained. It is the `cause` of the `ConnectError` a call

@@ -1,5 +1,5 @@
 import { GrpcCode } from "../core/codes.js";
-import type { DpopSigner } from "../core/grant.js";
+import type { DpopKeyHandle } from "../core/grant.js";
 import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
 import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
@@ -47,9 +47,12 @@ export interface BindableDpopProofs extends DpopProofs {
 }
 
 /** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
-export interface DpopKey extends DpopSigner, ProofScheme {}
+export interface DpopKey extends DpopKeyHandle, ProofScheme {}
 
 interface Key {
+  pair: CryptoKeyPair;
+  /** RFC 7638 thumbprint of the public key, base64url. */
+  thumbprint: string;
   privateKey: CryptoKey;
   /** The proof's protected header, base64url: the same for every proof. */
   header: string;
@@ -124,8 +127,10 @@ function createDpopKey(
   let ath = "";
 
   let ready: Key | undefined;
+  // A key pair a grant brought back from a sign-in by redirect: used instead of a new one.
+  let preferred: CryptoKeyPair | undefined;
   const keyOf = async (): Promise<Key> => {
-    key ??= loadKey(store, tabs, given);
+    key ??= loadKey(store, tabs, given, preferred);
     const loading = key;
     try {
       ready = await loading;
@@ -170,6 +175,13 @@ function createDpopKey(
       // RFC 9449's NQCHAR: visible ASCII but `"` and `\`.
       if (/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
     },
+    thumbprint: async () => (ready ?? (await keyOf())).thumbprint,
+    keyPair: async () => (ready ?? (await keyOf())).pair,
+    async adopt(pair) {
+      if (key === undefined) preferred = pair;
+      const { thumbprint } = await keyOf();
+      return thumbprint === (await thumbprintOf(await publicJwkOf(pair.publicKey)));
+    },
     scheme: "DPoP",
     // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
     async prove(url, token) {
@@ -193,26 +205,34 @@ function createDpopKey(
   return signer;
 }
 
-/** The source's key pair: the one given, the store's, another tab's, or a new one; and its header. */
+/**
+ * The source's key pair: the one given, the store's, another tab's, or a new one (`preferred`
+ * instead, when a grant brought one back from a sign-in by redirect); and its header.
+ */
 async function loadKey(
   store: DpopKeyStore | undefined,
   tabs: TabLink | undefined,
   given: CryptoKeyPair | undefined,
+  preferred: CryptoKeyPair | undefined,
 ): Promise<Key> {
   if (given !== undefined) await store?.save(given).catch(() => {});
+  const make = async () => {
+    if (preferred === undefined) return generate(store);
+    await store?.save(preferred).catch(() => {});
+    return preferred;
+  };
   const stored = given ?? (await store?.load().catch(() => undefined));
   const pair =
-    stored ??
-    (await (tabs === undefined
-      ? generate(store)
-      : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
-  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    stored ?? (await (tabs === undefined ? make() : tabs.shared("dpop-key", make, isKeyPair)));
+  const jwk = await publicJwkOf(pair.publicKey);
   const header = {
     typ: "dpop+jwt",
     alg: "ES256",
     jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
   };
   return {
+    pair,
+    thumbprint: await thumbprintOf(jwk),
     privateKey: pair.privateKey,
     header: base64url(encoder.encode(JSON.stringify(header))),
   };

@@ -55,6 +55,8 @@ export function createSourceState(options: ResolvedOptions): SourceState {
   });
   tabs = crossTab?.link(linkFor(steps, cache, flights, options.refreshMarginMs), timeoutMs);
   dpop = options.dpop?.bind(tabs);
+  // A grant that works outside a fetch (a sign-in by redirect) gets the key once, now.
+  grant.attach?.({ dpop });
   return {
     options,
     cache,

@@ -35,6 +35,7 @@ const REASONS: readonly SessionEndReason[] = [
   "credentials-refused",
   "token-refused",
   "refresh-token-refused",
+  "sign-in-required",
 ];
 
 export function tokenMessage(shared: SharedToken): Message {
