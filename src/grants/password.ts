@@ -1,5 +1,6 @@
 import type { KyInstance } from "ky";
 import type { TokenGrant } from "../core/grant.js";
+import { checkOptionNames } from "../core/options.js";
 import { repeatedFailure, TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint, postForToken, tokenClient } from "./http.js";
 import {
@@ -80,6 +81,16 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("passwordGrant: options must be an object");
   }
+  checkOptionNames("passwordGrant", options, [
+    "endpoint",
+    "clientId",
+    "scope",
+    "credentials",
+    "http",
+    "refreshEndpoint",
+    "revokeEndpoint",
+    "store",
+  ]);
   const { endpoint, credentials, http } = options;
   checkEndpoint("passwordGrant", "endpoint", endpoint, http);
   if (options.refreshEndpoint !== undefined) {

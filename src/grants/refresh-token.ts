@@ -1,5 +1,6 @@
 import type { KyInstance } from "ky";
 import type { TokenGrant } from "../core/grant.js";
+import { checkOptionNames } from "../core/options.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint } from "./http.js";
 import {
@@ -65,6 +66,15 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
   if (typeof options !== "object" || options === null) {
     throw new TypeError("refreshTokenGrant: options must be an object");
   }
+  checkOptionNames("refreshTokenGrant", options, [
+    "endpoint",
+    "clientId",
+    "scope",
+    "refreshToken",
+    "http",
+    "revokeEndpoint",
+    "store",
+  ]);
   const { endpoint, http, refreshToken: initial } = options;
   checkEndpoint("refreshTokenGrant", "endpoint", endpoint, http);
   checkRefreshOptions("refreshTokenGrant", options);

@@ -51,7 +51,7 @@ export function createGrpcWebInterceptors(
   source: TokenSource,
   options: GrpcWebInterceptorOptions = {},
 ): GrpcWebInterceptors {
-  const rules = createReplayRules("createGrpcWebInterceptors", source, options);
+  const rules = createReplayRules("createGrpcWebInterceptors", source, options, ["baseUrl"]);
   const { baseUrl } = options;
   if (baseUrl !== undefined && typeof baseUrl !== "string") {
     throw new TypeError("createGrpcWebInterceptors: baseUrl must be a string");
