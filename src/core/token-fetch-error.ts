@@ -40,9 +40,14 @@ export interface TokenFetchErrorOptions {
 
 /**
  * Why a session ended: the endpoint refused the credentials, the server refused a token that was
- * just fetched, or the endpoint refused the refresh token.
+ * just fetched, the endpoint refused the refresh token, or the grant had nothing to sign in with
+ * (no credentials and no refresh token: a new tab, or after `clear()`).
  */
-export type SessionEndReason = "credentials-refused" | "token-refused" | "refresh-token-refused";
+export type SessionEndReason =
+  | "credentials-refused"
+  | "token-refused"
+  | "refresh-token-refused"
+  | "no-credentials";
 
 /**
  * A token could not be obtained. It is the `cause` of the `ConnectError` a call

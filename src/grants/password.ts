@@ -91,7 +91,9 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     "revokeEndpoint",
     "store",
   ]);
-  const { endpoint, credentials, http } = options;
+  const { endpoint, http } = options;
+  // A credentials object serves one session: `clear()` forgets it (a function is asked again).
+  let credentials: PasswordGrantOptions["credentials"] | undefined = options.credentials;
   checkEndpoint("passwordGrant", "endpoint", endpoint, http);
   if (options.refreshEndpoint !== undefined) {
     checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
@@ -159,6 +161,7 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   grant.revoke = refresher.revoke;
   grant.reset = () => {
     refusedDigest = undefined;
+    if (typeof credentials !== "function") credentials = undefined;
     refresher.reset();
   };
   return grant;
@@ -171,7 +174,7 @@ function isCredentials(value: unknown): value is Credentials {
 }
 
 async function resolveCredentials(
-  credentials: PasswordGrantOptions["credentials"],
+  credentials: PasswordGrantOptions["credentials"] | undefined,
   afterRefusedRefresh: boolean,
 ): Promise<Credentials> {
   let value: unknown;
@@ -190,7 +193,7 @@ async function resolveCredentials(
         : "there are no credentials to sign in with",
       {
         code: TokenFetchCode.Unauthenticated,
-        reason: afterRefusedRefresh ? "refresh-token-refused" : "credentials-refused",
+        reason: afterRefusedRefresh ? "refresh-token-refused" : "no-credentials",
       },
     );
   }

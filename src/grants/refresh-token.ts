@@ -98,7 +98,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
     if (refreshToken === undefined) {
       throw new TokenFetchError("there is no refresh token: sign in again", {
         code: TokenFetchCode.Unauthenticated,
-        reason: "refresh-token-refused",
+        reason: "no-credentials",
       });
     }
     try {
