@@ -53,7 +53,7 @@ async function startWorld(
   onTestFinished(() => endpoint.close());
   onTestFinished(() => backend.close());
   const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: () => TEST_USER }),
   });
   const replays: ReplayEvent[] = [];
   const auth = createAuthInterceptor(tokens, {
@@ -289,7 +289,7 @@ describe("createAuthInterceptor and the request message of a server stream", () 
     onTestFinished(() => endpoint.close());
     onTestFinished(() => backend.close());
     const tokens = createTokenSource({
-      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: () => TEST_USER }),
     });
     const replays: ReplayEvent[] = [];
     const auth = createAuthInterceptor(tokens, { onReplay: (e) => replays.push(e) });

@@ -36,7 +36,7 @@ async function startWorld(options: { edge?: EdgeRejection; timeoutMs?: number } 
   onTestFinished(() => endpoint.close());
   onTestFinished(() => backend.close());
   const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: () => TEST_USER }),
     timeoutMs: options.timeoutMs ?? 5_000,
   });
   const replays: ReplayEvent[] = [];

@@ -54,7 +54,8 @@ export async function startFaultWorld(options: FaultWorldOptions = {}): Promise<
   const backend = await startBackend(authority);
   const url = options.via === undefined ? endpoint.url : await options.via(endpoint.url);
   const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: url, credentials: TEST_USER }),
+    // A function: the tests sign in again after clear(), which forgets a credentials object.
+    fetchToken: passwordGrant({ endpoint: url, credentials: () => TEST_USER }),
     timeoutMs: options.timeoutMs ?? 3_000,
   });
   const events: TokenEvent[] = [];
