@@ -90,6 +90,7 @@ export function createGrpcWebInterceptors(
     intercept(request, invoker) {
       if (skipped(request)) return invoker(request);
       return new ReplayingStream({
+        source: rules.source,
         begin: () => begin(request),
         invoke: async (call) => invoker(await prepared(rules, call, request)),
       });
