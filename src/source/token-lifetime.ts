@@ -1,3 +1,4 @@
+import { monotonic, now } from "../core/clock.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { readJwtTimes } from "./jwt.js";
 
@@ -82,8 +83,8 @@ export function newEntry(
 ): Entry {
   return {
     token,
-    receivedAt: Date.now(),
-    receivedAtMono: performance.now(),
+    receivedAt: now(),
+    receivedAtMono: monotonic(),
     lifetimeMs,
     refreshAfterMs:
       lifetimeMs === undefined ? undefined : lifetimeMs - Math.min(refreshMarginMs, lifetimeMs / 2),
@@ -95,7 +96,7 @@ export function newEntry(
  * neither a clock set back nor a sleeping machine keeps a token alive too long.
  */
 function age(entry: Entry): number {
-  return Math.max(Date.now() - entry.receivedAt, performance.now() - entry.receivedAtMono);
+  return Math.max(now() - entry.receivedAt, monotonic() - entry.receivedAtMono);
 }
 
 /** Good to hand out without refreshing first. */

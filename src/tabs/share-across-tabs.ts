@@ -14,14 +14,16 @@ export interface ShareAcrossTabsOptions {
    * Web Locks and BroadcastChannel to use instead of the browser's (for tests or polyfills).
    * Default: the browser's; where either is missing, the source works per tab.
    */
-  apis?: TabApis | undefined;
+  apis?:
+    | {
+        locks: Pick<LockManager, "request">;
+        BroadcastChannel: new (name: string) => BroadcastChannel;
+      }
+    | undefined;
 }
 
 /** The browser APIs tab sharing needs; injectable so the logic can be tested outside a browser. */
-export interface TabApis {
-  locks: Pick<LockManager, "request">;
-  BroadcastChannel: new (name: string) => BroadcastChannel;
-}
+type TabApis = NonNullable<ShareAcrossTabsOptions["apis"]>;
 
 /** How long a tab about to fetch waits for another tab to answer with its token. */
 const ASK_TABS_MS = 40;

@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { decodeJwt } from "jose";
 import { describe, expect, it, vi } from "vitest";
+import { useTestClock } from "../helpers/clock.js";
 import {
   codeOf,
   createDemoClient,
@@ -172,10 +173,11 @@ describe("the refresh_token grant", () => {
   });
 
   it("uses the configured refresh-token lifetime", async () => {
+    const clock = useTestClock();
     const server = await startTestServer({ refreshTtlSeconds: 1 });
     const { refresh_token } = await signIn(server);
     await rotate(server, (await signIn(server)).refresh_token); // fresh ones work
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    clock.advance(2100); // the server reads Date.now(), which the clock moves
     expect(await expectInvalidGrant(await refresh(server, refresh_token))).toMatch(/expired/);
   });
 
