@@ -81,16 +81,7 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("passwordGrant: options must be an object");
   }
-  checkOptionNames("passwordGrant", options, [
-    "endpoint",
-    "clientId",
-    "scope",
-    "credentials",
-    "http",
-    "refreshEndpoint",
-    "revokeEndpoint",
-    "store",
-  ]);
+  checkOptionNames("passwordGrant", options, OPTIONS);
   const { endpoint, http } = options;
   // A credentials object serves one session: `clear()` forgets it (a function is asked again).
   let credentials: PasswordGrantOptions["credentials"] | undefined = options.credentials;
@@ -166,6 +157,17 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   };
   return grant;
 }
+
+const OPTIONS = [
+  "endpoint",
+  "clientId",
+  "scope",
+  "credentials",
+  "http",
+  "refreshEndpoint",
+  "revokeEndpoint",
+  "store",
+];
 
 function isCredentials(value: unknown): value is Credentials {
   if (typeof value !== "object" || value === null) return false;

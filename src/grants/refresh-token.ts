@@ -44,6 +44,16 @@ export interface RefreshTokenGrantOptions {
   store?: RefreshTokenStore | undefined;
 }
 
+const OPTIONS = [
+  "endpoint",
+  "clientId",
+  "scope",
+  "refreshToken",
+  "http",
+  "revokeEndpoint",
+  "store",
+];
+
 /**
  * The refresh-token grant, as a `fetchToken`: trades the refresh token for an access token and
  * its successor (rotation) on every fetch. A refused refresh token (`invalid_grant`) is dropped
@@ -66,15 +76,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
   if (typeof options !== "object" || options === null) {
     throw new TypeError("refreshTokenGrant: options must be an object");
   }
-  checkOptionNames("refreshTokenGrant", options, [
-    "endpoint",
-    "clientId",
-    "scope",
-    "refreshToken",
-    "http",
-    "revokeEndpoint",
-    "store",
-  ]);
+  checkOptionNames("refreshTokenGrant", options, OPTIONS);
   const { endpoint, http, refreshToken: initial } = options;
   checkEndpoint("refreshTokenGrant", "endpoint", endpoint, http);
   checkRefreshOptions("refreshTokenGrant", options);
