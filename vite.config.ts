@@ -31,6 +31,7 @@ export default defineConfig({
         harness: page("harness.html"),
         "oidc-client-ts": page("oidc-client-ts.html"),
         "sign-in": page("sign-in.html"),
+        signals: page("signals.html"),
       },
     },
   },

@@ -181,6 +181,7 @@ const SESSION_END_TEXT: Record<SessionEndReason, string> = {
   "token-refused": "the server refused a token fetched to replace a refused one",
   "refresh-token-refused": "the token endpoint refused the refresh token",
   "sign-in-required": "there is no session: sign in",
+  "no-credentials": "there were no credentials to sign in with",
 };
 
 function signOut(): void {

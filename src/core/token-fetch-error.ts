@@ -41,14 +41,17 @@ export interface TokenFetchErrorOptions {
 
 /**
  * Why a session ended: the endpoint refused the credentials, the server refused a token that was
- * just fetched, the endpoint refused the refresh token, or there is nothing to get a token with
- * until the user signs in (`authorizationCodeGrant`: call `signIn()`).
+ * just fetched, the endpoint refused the refresh token, the grant had nothing to sign in with
+ * (`no-credentials`: no credentials and no refresh token, as in a new tab or after `clear()`), or
+ * there is nothing to get a token with until the user signs in (`sign-in-required`:
+ * `authorizationCodeGrant`, call `signIn()`).
  */
 export type SessionEndReason =
   | "credentials-refused"
   | "token-refused"
   | "refresh-token-refused"
-  | "sign-in-required";
+  | "sign-in-required"
+  | "no-credentials";
 
 /**
  * A token could not be obtained. It is the `cause` of the `ConnectError` a call

@@ -6,17 +6,16 @@ const ERROR_BODY_WAIT_MS = 1_000;
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 
 /**
- * The response with a body that stops after a few KiB: an error answer's is cut
- * to ERROR_BODY_BYTES; a token answer longer than MAX_TOKEN_RESPONSE_BYTES fails
- * with `tooLarge`. The rest is never downloaded.
+ * The response with a body cut to ERROR_BODY_BYTES, or to what arrived within ERROR_BODY_WAIT_MS:
+ * enough for an error answer's excerpt. The rest is never downloaded.
  */
-export function capBody(response: Response, tooLarge?: (status: number) => Error): Response {
+export function capBody(response: Response): Response {
   const source = response.body;
   if (source === null) return response;
   const reader = source.getReader();
-  let left = tooLarge === undefined ? ERROR_BODY_BYTES : MAX_TOKEN_RESPONSE_BYTES;
+  let left = ERROR_BODY_BYTES;
   // The status of an error answer decides the outcome; its excerpt is not worth the whole budget.
-  const giveUpAt = tooLarge === undefined ? performance.now() + ERROR_BODY_WAIT_MS : undefined;
+  const giveUpAt = performance.now() + ERROR_BODY_WAIT_MS;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       const next = await readBefore(reader, giveUpAt);
@@ -27,11 +26,12 @@ export function capBody(response: Response, tooLarge?: (status: number) => Error
       const { done, value } = next;
       if (done) return controller.close();
       const over = value.byteLength > left;
-      if (over) reader.cancel().catch(() => {});
-      if (over && tooLarge !== undefined) return controller.error(tooLarge(response.status));
       controller.enqueue(value.subarray(0, left));
       left -= value.byteLength;
-      if (over) controller.close();
+      if (over) {
+        reader.cancel().catch(() => {});
+        controller.close();
+      }
     },
     cancel: (reason) => reader.cancel(reason),
   });
@@ -39,12 +39,33 @@ export function capBody(response: Response, tooLarge?: (status: number) => Error
   return new Response(body, { status, statusText, headers });
 }
 
+/**
+ * A token answer's text. One longer than MAX_TOKEN_RESPONSE_BYTES fails with `tooLarge()`, and the
+ * rest is never downloaded. Read here, not through a Response made of a stream that errs: a
+ * browser replaces that stream's error with a network-error TypeError of its own.
+ */
+export async function readTokenText(response: Response, tooLarge: () => Error): Promise<string> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return "";
+  const decoder = new TextDecoder();
+  let text = "";
+  for (let left = MAX_TOKEN_RESPONSE_BYTES; ; ) {
+    const { done, value } = await reader.read();
+    if (done) return text + decoder.decode();
+    left -= value.byteLength;
+    if (left < 0) {
+      reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+}
+
 /** The next chunk, or undefined when `deadline` (a performance.now() time) passes first. */
 async function readBefore(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  deadline: number | undefined,
+  deadline: number,
 ): Promise<ReadableStreamReadResult<Uint8Array> | undefined> {
-  if (deadline === undefined) return reader.read();
   let stopTimer = () => {};
   const late = new Promise<undefined>((resolve) => {
     const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));

@@ -1,7 +1,7 @@
 import ky, { isHTTPError, type KyInstance } from "ky";
 import type { DpopSigner, GrantedToken } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
-import { capBody, MAX_TOKEN_RESPONSE_BYTES } from "./body.js";
+import { capBody, MAX_TOKEN_RESPONSE_BYTES, readTokenText } from "./body.js";
 import { type FailureReading, fromKyError, isNonceChallenge } from "./token-errors.js";
 
 /** What a token endpoint answered, read and checked. */
@@ -61,7 +61,7 @@ export async function postForToken(
     request.dpop.nonce(response.url || String(endpoint), nonce);
   let text: string;
   try {
-    text = await capBody(response, tooLarge).text();
+    text = await readTokenText(response, () => tooLarge(response.status));
   } catch (error) {
     if (error instanceof TokenFetchError || request.signal.aborted) throw error;
     throw new TokenFetchError("the connection failed while reading the token response", {

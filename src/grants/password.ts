@@ -1,5 +1,6 @@
 import type { KyInstance } from "ky";
 import type { TokenGrant } from "../core/grant.js";
+import { checkOptionNames } from "../core/options.js";
 import { repeatedFailure, TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint, postForToken, tokenClient } from "./http.js";
 import {
@@ -80,7 +81,10 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("passwordGrant: options must be an object");
   }
-  const { endpoint, credentials, http } = options;
+  checkOptionNames("passwordGrant", options, OPTIONS);
+  const { endpoint, http } = options;
+  // A credentials object serves one session: `clear()` forgets it (a function is asked again).
+  let credentials: PasswordGrantOptions["credentials"] | undefined = options.credentials;
   checkEndpoint("passwordGrant", "endpoint", endpoint, http);
   if (options.refreshEndpoint !== undefined) {
     checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
@@ -148,10 +152,22 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   grant.revoke = refresher.revoke;
   grant.reset = () => {
     refusedDigest = undefined;
+    if (typeof credentials !== "function") credentials = undefined;
     refresher.reset();
   };
   return grant;
 }
+
+const OPTIONS = [
+  "endpoint",
+  "clientId",
+  "scope",
+  "credentials",
+  "http",
+  "refreshEndpoint",
+  "revokeEndpoint",
+  "store",
+];
 
 function isCredentials(value: unknown): value is Credentials {
   if (typeof value !== "object" || value === null) return false;
@@ -160,7 +176,7 @@ function isCredentials(value: unknown): value is Credentials {
 }
 
 async function resolveCredentials(
-  credentials: PasswordGrantOptions["credentials"],
+  credentials: PasswordGrantOptions["credentials"] | undefined,
   afterRefusedRefresh: boolean,
 ): Promise<Credentials> {
   let value: unknown;
@@ -179,7 +195,7 @@ async function resolveCredentials(
         : "there are no credentials to sign in with",
       {
         code: TokenFetchCode.Unauthenticated,
-        reason: afterRefusedRefresh ? "refresh-token-refused" : "credentials-refused",
+        reason: afterRefusedRefresh ? "refresh-token-refused" : "no-credentials",
       },
     );
   }

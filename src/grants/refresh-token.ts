@@ -1,5 +1,6 @@
 import type { KyInstance } from "ky";
 import type { TokenGrant } from "../core/grant.js";
+import { checkOptionNames } from "../core/options.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint } from "./http.js";
 import {
@@ -43,6 +44,16 @@ export interface RefreshTokenGrantOptions {
   store?: RefreshTokenStore | undefined;
 }
 
+const OPTIONS = [
+  "endpoint",
+  "clientId",
+  "scope",
+  "refreshToken",
+  "http",
+  "revokeEndpoint",
+  "store",
+];
+
 /**
  * The refresh-token grant, as a `fetchToken`: trades the refresh token for an access token and
  * its successor (rotation) on every fetch. A refused refresh token (`invalid_grant`) is dropped
@@ -65,6 +76,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
   if (typeof options !== "object" || options === null) {
     throw new TypeError("refreshTokenGrant: options must be an object");
   }
+  checkOptionNames("refreshTokenGrant", options, OPTIONS);
   const { endpoint, http, refreshToken: initial } = options;
   checkEndpoint("refreshTokenGrant", "endpoint", endpoint, http);
   checkRefreshOptions("refreshTokenGrant", options);
@@ -88,7 +100,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
     if (refreshToken === undefined) {
       throw new TokenFetchError("there is no refresh token: sign in again", {
         code: TokenFetchCode.Unauthenticated,
-        reason: "refresh-token-refused",
+        reason: "no-credentials",
       });
     }
     try {

@@ -51,7 +51,7 @@ export function createGrpcWebInterceptors(
   source: TokenSource,
   options: GrpcWebInterceptorOptions = {},
 ): GrpcWebInterceptors {
-  const rules = createReplayRules("createGrpcWebInterceptors", source, options);
+  const rules = createReplayRules("createGrpcWebInterceptors", source, options, ["baseUrl"]);
   const { baseUrl } = options;
   if (baseUrl !== undefined && typeof baseUrl !== "string") {
     throw new TypeError("createGrpcWebInterceptors: baseUrl must be a string");
@@ -90,6 +90,7 @@ export function createGrpcWebInterceptors(
     intercept(request, invoker) {
       if (skipped(request)) return invoker(request);
       return new ReplayingStream({
+        source: rules.source,
         begin: () => begin(request),
         invoke: async (call) => invoker(await prepared(rules, call, request)),
       });

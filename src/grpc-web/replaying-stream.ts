@@ -1,7 +1,9 @@
 import type { ClientReadableStream, Metadata, RpcError, Status } from "grpc-web";
 import { GrpcCode } from "../core/codes.js";
 import { callApp } from "../core/report-error.js";
+import type { TokenSource } from "../core/token-source.js";
 import type { CallReplay } from "../replay/call.js";
+import { endOnSignOut } from "../replay/sign-out.js";
 import { failureOf, toRpcError } from "./request.js";
 
 type EventName = "data" | "error" | "status" | "metadata" | "end";
@@ -10,6 +12,8 @@ type Listener = (value?: any) => void;
 
 /** What the stream asks of the interceptor that created it. */
 export interface StreamCall {
+  /** The call's source: its `clear()` ends the stream, Canceled. */
+  source: TokenSource;
   /** The call's replay rules, with the token of its first attempt (rejects with an RpcError). */
   begin(): Promise<CallReplay>;
   /** Starts an attempt with the call's current token; resolves to the runtime's stream for it. */
@@ -42,9 +46,16 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
   #inner: ClientReadableStream<unknown> | undefined;
   #cancelled = false;
   #terminated = false;
+  readonly #stopWatching: () => void;
 
   constructor(call: StreamCall) {
     this.#call = call;
+    // Sign-out ends the stream: the caller gets Canceled, then nothing more.
+    this.#stopWatching = endOnSignOut(call.source, (error) => {
+      if (this.#cancelled || this.#terminated) return;
+      this.#fail(toRpcError(error));
+      this.cancel();
+    });
     call.begin().then(
       (replay) => this.#start(replay),
       (error: unknown) => this.#fail(toRpcError(error)),
@@ -66,6 +77,7 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
   cancel(): void {
     if (this.#cancelled) return;
     this.#cancelled = true;
+    this.#stopWatching();
     this.#inner?.cancel();
   }
 
@@ -74,7 +86,10 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
     const terminal = eventType === "error" || eventType === "end";
     // After the one terminal event only the trailing status and metadata may follow.
     if (this.#terminated && (terminal || eventType === "data")) return;
-    if (terminal) this.#terminated = true;
+    if (terminal) {
+      this.#terminated = true;
+      this.#stopWatching();
+    }
     for (const listener of [...this.#listeners[eventType]]) {
       // App code that throws is reported, and breaks neither the stream nor the other listeners.
       callApp(() => listener(value), undefined);

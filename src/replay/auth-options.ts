@@ -1,4 +1,5 @@
 import { GrpcCode } from "../core/codes.js";
+import { checkOptionNames } from "../core/options.js";
 import { callApp } from "../core/report-error.js";
 import type { TokenSource } from "../core/token-source.js";
 
@@ -53,16 +54,23 @@ export interface ReplayRules {
 // RFC 9110 token characters: what a header name or an auth scheme may hold.
 const TOKEN_CHARS = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Checks the source and options of an adapter factory; throws TypeErrors naming what to fix. */
+const KNOWN = ["headerName", "scheme", "onReplay", "skip", "isAuthError"];
+
+/**
+ * Checks the source and options of an adapter factory (`own`: the options only it has); throws
+ * TypeErrors naming what to fix.
+ */
 export function createReplayRules<E>(
   factory: string,
   source: TokenSource,
   options: AuthOptions<E>,
+  own: readonly string[] = [],
 ): ReplayRules {
   checkSource(factory, source);
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`${factory}: options must be an object`);
   }
+  checkOptionNames(factory, options, [...KNOWN, ...own]);
   const headerName = options.headerName ?? "authorization";
   if (typeof headerName !== "string" || !TOKEN_CHARS.test(headerName)) {
     throw new TypeError(`${factory}: headerName must be a valid HTTP header name`);

@@ -1,4 +1,5 @@
 import type { TokenGrant } from "../core/grant.js";
+import { checkOptionNames } from "../core/options.js";
 import type { TabSharing, TabSharingLink } from "../core/tab-sharing.js";
 import type { BindableDpopProofs, DpopProofs } from "../dpop/dpop-proofs.js";
 
@@ -48,21 +49,17 @@ export function resolveOptions(options: TokenSourceOptions) {
       "createTokenSource: endpoint, credentials and http moved to passwordGrant: write createTokenSource({ fetchToken: passwordGrant({ endpoint, credentials }) })",
     );
   }
+  checkOptionNames("createTokenSource", options, KNOWN);
   const { fetchToken: grant, crossTab, dpop } = options;
   if (typeof grant !== "function") {
     invalid("fetchToken", "a function: passwordGrant({ endpoint, credentials }) or your own");
   }
-  // An object: a string has a `link` method of its own (String.prototype.link).
-  if (
-    crossTab !== undefined &&
-    (typeof crossTab !== "object" ||
-      typeof (crossTab as Partial<TabSharingLink>)?.link !== "function")
-  ) {
-    invalid("crossTab", 'shareAcrossTabs("channel-name"), not true or a string');
+  // What the factories return, not the factories: a function has a `bind` of its own, and a
+  // string a `link` (String.prototype.link).
+  if (crossTab !== undefined && !made(crossTab, "link")) {
+    invalid("crossTab", 'shareAcrossTabs("channel-name"), not true, a string or the factory');
   }
-  if (dpop !== undefined && typeof (dpop as Partial<BindableDpopProofs>)?.bind !== "function") {
-    invalid("dpop", "dpopProofs()");
-  }
+  if (dpop !== undefined && !made(dpop, "bind")) invalid("dpop", "dpopProofs(), called");
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (typeof timeoutMs !== "number" || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS) {
     invalid("timeoutMs", `a positive number of milliseconds up to ${MAX_TIMER_MS}`);
@@ -83,6 +80,15 @@ export function resolveOptions(options: TokenSourceOptions) {
     crossTab: crossTab as TabSharingLink | undefined,
     dpop: dpop as BindableDpopProofs | undefined,
   };
+}
+
+const KNOWN = ["fetchToken", "timeoutMs", "refreshMarginMs", "crossTab", "dpop"];
+
+/** An object with the method `method`: what a factory made. */
+function made(value: unknown, method: string): boolean {
+  return (
+    typeof value === "object" && typeof (value as Record<string, unknown>)?.[method] === "function"
+  );
 }
 
 /** Throws the TypeError for a bad option, naming it. */

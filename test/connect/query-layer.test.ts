@@ -199,28 +199,59 @@ describe("TanStack Query with isRetryableError as its retry", () => {
   it.each([
     ["the server refused the token that replaced a refused one", "token-refused"],
     ["the token endpoint refused the password", "credentials-refused"],
-  ])("sends the app to its sign-in once, and drops its queries, when %s", async (_, reason) => {
-    const w = await startWorld();
-    if (reason === "token-refused") w.authority.accepts = () => false;
-    else {
-      w.endpoint.behave((_req, res) => {
-        res.writeHead(401, { "content-type": "text/plain" }).end("bad credentials");
+  ])(
+    "sends the app to its sign-in once, and ends every query in error with Unauthenticated, when %s",
+    async (_, reason) => {
+      const w = await startWorld();
+      if (reason === "token-refused") w.authority.accepts = () => false;
+      else {
+        w.endpoint.behave((_req, res) => {
+          res.writeHead(401, { "content-type": "text/plain" }).end("bad credentials");
+        });
+      }
+      const goToSignIn = vi.fn();
+      w.tokens.subscribe((event) => {
+        if (event.type !== "session-ended") return;
+        goToSignIn(event.reason);
+        void w.queryClient.invalidateQueries(undefined, { cancelRefetch: false });
       });
-    }
-    const goToSignIn = vi.fn();
+      const results = await Promise.all(
+        ["profile", "settings", "inbox"].map((key) => observe(w, key)),
+      );
+      expect(results.map((r) => r.status)).toEqual(["error", "error", "error"]);
+      for (const { error } of results) {
+        expect(ConnectError.from(error).code).toBe(Code.Unauthenticated);
+      }
+      expect(goToSignIn.mock.calls).toEqual([[reason]]);
+      expect(w.endpoint.requests).toBeLessThanOrEqual(2);
+    },
+  );
+
+  it("turns a query with data into error with Unauthenticated on session-ended, not stale success, without a request", async () => {
+    const w = await startWorld();
     w.tokens.subscribe((event) => {
-      if (event.type !== "session-ended") return;
-      goToSignIn(event.reason);
-      void w.queryClient.cancelQueries();
-      w.queryClient.clear();
+      if (event.type === "session-ended") {
+        void w.queryClient.invalidateQueries(undefined, { cancelRefetch: false });
+      }
     });
-    const settled = await Promise.allSettled(
-      ["profile", "settings", "inbox"].map((key) => w.queryClient.fetchQuery(w.whoAmI(key))),
+    const observer = new QueryObserver<string, Error, string, string, string[]>(
+      w.queryClient,
+      w.whoAmI("profile"),
     );
-    expect(settled.map((s) => s.status)).toEqual(["rejected", "rejected", "rejected"]);
-    expect(goToSignIn.mock.calls).toEqual([[reason]]);
-    expect(w.queryClient.getQueryCache().getAll()).toEqual([]);
-    expect(w.endpoint.requests).toBeLessThanOrEqual(2);
-    expect(w.runs).toBe(3);
+    const seen: QueryObserverResult<string, Error>[] = [];
+    const unsubscribe = observer.subscribe((result) => seen.push(result));
+    onTestFinished(unsubscribe);
+    await vi.waitFor(() => expect(observer.getCurrentResult().data).toBe("alice"));
+
+    // Every token is refused from now on: another call's replay ends the session.
+    w.authority.accepts = () => false;
+    await expect(w.queryClient.fetchQuery(w.whoAmI("other"))).rejects.toThrow();
+    await vi.waitFor(() => expect(observer.getCurrentResult().status).toBe("error"));
+
+    const result = observer.getCurrentResult();
+    expect(ConnectError.from(result.error).code).toBe(Code.Unauthenticated);
+    expect(result.data).toBe("alice");
+    // The sign-in and the replay's refresh; the query's refetch asked for no token.
+    expect(w.endpoint.requests).toBe(2);
   });
 });

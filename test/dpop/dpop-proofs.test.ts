@@ -41,7 +41,8 @@ async function makeWorld(kind: keyof typeof transports, options: { dpopNonces?: 
   const tokens = createTokenSource({
     fetchToken: passwordGrant({
       endpoint: server.tokenUrl,
-      credentials: { username: "alice", password: "wonderland" },
+      // A function: the test signs in again after clear(), which forgets a credentials object.
+      credentials: () => ({ username: "alice", password: "wonderland" }),
     }),
     dpop: dpopProofs(),
   });

@@ -207,7 +207,7 @@ describe("revocation on clear()", () => {
     const tokens = createTokenSource({
       fetchToken: passwordGrant({
         endpoint: server.tokenUrl,
-        credentials: ALICE,
+        credentials: () => ALICE,
         revokeEndpoint: server.revokeUrl,
         http: watch.http,
       }),
@@ -234,7 +234,7 @@ describe("revocation on clear()", () => {
     const tokens = createTokenSource({
       fetchToken: passwordGrant({
         endpoint: server.tokenUrl,
-        credentials: ALICE,
+        credentials: () => ALICE,
         http: watch.http,
       }),
     });

@@ -113,7 +113,11 @@ export async function startWorld<B extends ServiceLike = Backend>(
       : await options.backend(authority);
   const url = options.via === undefined ? endpoint.url : await options.via(endpoint.url);
   tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: url, credentials: options.credentials ?? TEST_USER }),
+    // A function by default: tests sign in again after clear(), which forgets a credentials object.
+    fetchToken: passwordGrant({
+      endpoint: url,
+      credentials: options.credentials ?? (() => TEST_USER),
+    }),
     ...options.source,
   });
   const events: TokenEvent[] = [];

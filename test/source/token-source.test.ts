@@ -22,7 +22,8 @@ async function setup(options: { ttlSeconds?: number; expiresIn?: boolean; delayM
     extra: Partial<Omit<PasswordGrantOptions, "endpoint">> &
       Omit<Partial<TokenSourceOptions>, "fetchToken"> = {},
   ) => {
-    const { credentials = TEST_USER, http, ...sourceOptions } = extra;
+    // A function: tests sign in again after clear(), which forgets a credentials object.
+    const { credentials = () => TEST_USER, http, ...sourceOptions } = extra;
     return createTokenSource({
       fetchToken: passwordGrant({ endpoint: endpoint.url, credentials, http }),
       ...sourceOptions,

@@ -12,7 +12,7 @@ import {
   TokenFetchCode,
   TokenFetchError,
 } from "../../core/token-fetch-error.js";
-import { capBody, MAX_TOKEN_RESPONSE_BYTES } from "../body.js";
+import { capBody, MAX_TOKEN_RESPONSE_BYTES, readTokenText } from "../body.js";
 import { excerpt } from "../redact.js";
 
 /** What oauth4webapi calls instead of `fetch` (its `customFetch` option). */
@@ -51,7 +51,7 @@ export function oauthFetch(client: KyInstance, dpop: DpopSigner | undefined): OA
         dpop.nonce(url, nonce);
         if (!challenged && response.status === 400 && (await isNonceChallenge(response))) continue;
       }
-      return response.ok ? capBody(response, tooLarge) : response;
+      return response.ok ? capped(response) : capBody(response);
     }
   };
 }
@@ -65,11 +65,20 @@ async function isNonceChallenge(response: Response): Promise<boolean> {
   }
 }
 
-const tooLarge = (status: number) =>
-  new TokenFetchError(`the token response is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, {
-    code: TokenFetchCode.Internal,
-    status,
-  });
+/**
+ * A successful answer read here, within the size cap (over it: Internal, never retried), and
+ * handed to oauth4webapi as a Response of its own.
+ */
+async function capped(response: Response): Promise<Response> {
+  const tooLarge = () =>
+    new TokenFetchError(`the token response is larger than ${MAX_TOKEN_RESPONSE_BYTES} bytes`, {
+      code: TokenFetchCode.Internal,
+      status: response.status,
+    });
+  const text = await readTokenText(response, tooLarge);
+  const { status, statusText, headers } = response;
+  return new Response(text, { status, statusText, headers });
+}
 
 /** What a failure is about, for its message and for what ends the session. */
 export interface FailureContext {
