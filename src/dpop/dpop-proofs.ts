@@ -1,3 +1,4 @@
+import { checkOptionNames } from "../core/options.js";
 import type { TabLink } from "../core/tab-sharing.js";
 import { createDpopKey, type DpopKey } from "./dpop-key.js";
 import type { DpopKeyRejectedError } from "./dpop-key-error.js";
@@ -66,6 +67,7 @@ function bindableDpopProofs(options: DpopProofsOptions): BindableDpopProofs {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("dpopProofs: options must be an object");
   }
+  checkOptionNames("dpopProofs", options, ["keyPair", "store"]);
   const { store, keyPair } = options;
   if (
     store !== undefined &&

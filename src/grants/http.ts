@@ -2,7 +2,12 @@ import ky, { isHTTPError, type KyInstance } from "ky";
 import type { DpopSigner, GrantedToken } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { capBody, MAX_TOKEN_RESPONSE_BYTES, readTokenText } from "./body.js";
-import { type FailureReading, fromKyError, isNonceChallenge } from "./token-errors.js";
+import {
+  type FailureReading,
+  fromKyError,
+  isNonceChallenge,
+  isProofRefusal,
+} from "./token-errors.js";
 
 /** What a token endpoint answered, read and checked. */
 export interface TokenAnswer extends GrantedToken {
@@ -56,6 +61,8 @@ export async function postForToken(
   request: TokenRequest,
 ): Promise<TokenAnswer> {
   const response = await post(client, endpoint, request);
+  // The endpoint's clock dates the next proofs (a page whose clock is off).
+  request.dpop?.serverDate(response.url || String(endpoint), response.headers.get("date"));
   const nonce = response.headers.get("dpop-nonce");
   if (nonce !== null && request.dpop !== undefined)
     request.dpop.nonce(response.url || String(endpoint), nonce);
@@ -102,6 +109,10 @@ export async function post(
       if (dpop !== undefined && nonce !== null && isNonceChallenge(error)) {
         dpop.nonce(error.request.url, nonce);
         if (!challenged) continue;
+      }
+      // A proof refused while dated on a clock far off the endpoint's: one more, on its clock.
+      if (dpop !== undefined && isHTTPError(error) && isProofRefusal(error) && !challenged) {
+        if (dpop.serverDate(error.request.url, error.response.headers.get("date"))) continue;
       }
       throw await fromKyError(error, reading);
     }

@@ -1,5 +1,5 @@
 import type { KyInstance } from "ky";
-import type { TokenGrant } from "../core/grant.js";
+import type { GrantContext, TokenGrant } from "../core/grant.js";
 import { checkOptionNames } from "../core/options.js";
 import { repeatedFailure, TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { checkEndpoint, postForToken, tokenClient } from "./http.js";
@@ -78,34 +78,10 @@ export interface PasswordGrantOptions {
  * ```
  */
 export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError("passwordGrant: options must be an object");
-  }
-  checkOptionNames("passwordGrant", options, OPTIONS);
+  checkPasswordOptions(options);
   const { endpoint, http } = options;
   // A credentials object serves one session: `clear()` forgets it (a function is asked again).
   let credentials: PasswordGrantOptions["credentials"] | undefined = options.credentials;
-  checkEndpoint("passwordGrant", "endpoint", endpoint, http);
-  if (options.refreshEndpoint !== undefined) {
-    checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
-  }
-  checkRefreshOptions("passwordGrant", options);
-  checkClientOptions("passwordGrant", options, false);
-  const { clientId, scope } = options;
-  const dialect = clientId === undefined ? "login" : "oauth";
-  /** The sign-in body: OAuth's form (RFC 6749 §4.3.2), or JSON for the app's own login API. */
-  const signInBody = (username: string, password: string) => {
-    if (clientId === undefined) return { json: { username, password } };
-    const form = new URLSearchParams({ grant_type: "password", username, password });
-    form.set("client_id", clientId);
-    if (scope !== undefined) form.set("scope", scope);
-    return { form };
-  };
-  if (typeof credentials !== "function" && !isCredentials(credentials)) {
-    throw new TypeError(
-      "passwordGrant: credentials must be { username: string, password: string } or a function returning them",
-    );
-  }
   const client = tokenClient(http, true);
   const refresher = createRefresher("passwordGrant", {
     ...options,
@@ -114,20 +90,8 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   /** A digest of the pair the endpoint refused last: the password itself is not kept. */
   let refusedDigest: string | undefined;
 
-  const grant: TokenGrant = async (context) => {
-    const { signal, state, dpop } = context;
-    const refreshToken = await refresher.stored(state);
-    if (refreshToken !== undefined) {
-      try {
-        return await refresher.refresh(refreshToken, context);
-      } catch (error) {
-        if (!isRefusal(error)) throw error;
-      }
-    }
-    const { username, password } = await resolveCredentials(
-      credentials,
-      refreshToken !== undefined,
-    );
+  const signIn = async (context: GrantContext, hadRefreshToken: boolean) => {
+    const { username, password } = await resolveCredentials(credentials, hadRefreshToken);
     const digest = await digestOf(username, password);
     if (digest === refusedDigest) {
       throw repeatedFailure(
@@ -137,10 +101,14 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     }
     try {
       const answer = await postForToken(client, endpoint, {
-        ...signInBody(username, password),
-        signal,
-        dpop,
-        reading: { dialect, secret: password, refused: "credentials-refused" },
+        ...signInBody(options, username, password),
+        signal: context.signal,
+        dpop: context.dpop,
+        reading: {
+          dialect: options.clientId === undefined ? "login" : "oauth",
+          secret: password,
+          refused: "credentials-refused",
+        },
       });
       refusedDigest = undefined;
       return refresher.keep(answer, undefined);
@@ -149,6 +117,17 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
       throw error;
     }
   };
+  const grant: TokenGrant = async (context) => {
+    const refreshToken = await refresher.stored(context.state);
+    if (refreshToken !== undefined) {
+      try {
+        return await refresher.refresh(refreshToken, context);
+      } catch (error) {
+        if (!isRefusal(error)) throw error;
+      }
+    }
+    return signIn(context, refreshToken !== undefined);
+  };
   grant.revoke = refresher.revoke;
   grant.reset = () => {
     refusedDigest = undefined;
@@ -156,6 +135,39 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     refresher.reset();
   };
   return grant;
+}
+
+/** Checks passwordGrant's options up front, naming the option in a TypeError. */
+function checkPasswordOptions(options: PasswordGrantOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("passwordGrant: options must be an object");
+  }
+  checkOptionNames("passwordGrant", options, OPTIONS);
+  const { endpoint, http, credentials } = options;
+  checkEndpoint("passwordGrant", "endpoint", endpoint, http);
+  if (options.refreshEndpoint !== undefined) {
+    checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
+  }
+  checkRefreshOptions("passwordGrant", options);
+  checkClientOptions("passwordGrant", options, false);
+  if (typeof credentials !== "function" && !isCredentials(credentials)) {
+    throw new TypeError(
+      "passwordGrant: credentials must be { username: string, password: string } or a function returning them",
+    );
+  }
+}
+
+/** The sign-in body: OAuth's form (RFC 6749 §4.3.2), or JSON for the app's own login API. */
+function signInBody(
+  { clientId, scope }: PasswordGrantOptions,
+  username: string,
+  password: string,
+): { json: { username: string; password: string } } | { form: URLSearchParams } {
+  if (clientId === undefined) return { json: { username, password } };
+  const form = new URLSearchParams({ grant_type: "password", username, password });
+  form.set("client_id", clientId);
+  if (scope !== undefined) form.set("scope", scope);
+  return { form };
 }
 
 const OPTIONS = [

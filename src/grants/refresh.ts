@@ -1,5 +1,5 @@
 import type { KyInstance } from "ky";
-import type { GrantContext, GrantedToken } from "../core/grant.js";
+import type { GrantContext, GrantedToken, RevokeContext } from "../core/grant.js";
 import { reportError } from "../core/report-error.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { post, postForToken, type TokenAnswer, tokenClient } from "./http.js";
@@ -58,62 +58,24 @@ export function isRefusal(error: unknown): error is TokenFetchError {
 }
 
 export function createRefresher(grant: string, options: RefreshOptions): Refresher {
-  const { refreshEndpoint, revokeEndpoint, store, clientId, scope } = options;
+  const { refreshEndpoint, clientId } = options;
   const dialect = clientId === undefined ? "login" : "oauth";
   // A refresh that reached the server may have rotated the token even if its answer was lost:
   // sending it again would be reuse, which revokes the whole family. So never retried.
   const once = tokenClient(options.http, false);
-  // Revoking twice is harmless (RFC 7009 §2.2: an unknown token answers 200): retried as ky does.
-  const retried = tokenClient(options.http, true);
-  /** The refresh request's body: OAuth's form (RFC 6749 §6), or JSON for an app's own API. */
-  const refreshBody = (refreshToken: string) => {
-    const fields: Record<string, string> = {
-      grant_type: "refresh_token",
-      refresh_token: refreshToken,
-    };
-    if (clientId === undefined) return { json: fields };
-    fields.client_id = clientId;
-    if (scope !== undefined) fields.scope = scope;
-    return { form: new URLSearchParams(fields) };
-  };
-  let loaded = store === undefined;
+  const stored = storedRefreshTokens(grant, options.store);
   // Refresh tokens the endpoint refused: never sent again, whoever offers them.
   const refused = new Set<string>();
-
-  const storeFailed = (operation: string) => (error: unknown) => {
-    // The store's own error might quote what it was given: only its name is reported.
-    const name = error instanceof Error ? error.name : typeof error;
-    reportError(new Error(`${grant}: the refresh token store's ${operation} failed (${name})`));
-  };
-  const save = (refreshToken: string | undefined) => {
-    if (store === undefined) return;
-    try {
-      Promise.resolve(store.save(refreshToken)).catch(storeFailed("save"));
-    } catch (error) {
-      storeFailed("save")(error);
-    }
-  };
-
   const usable = (refreshToken: string | undefined) =>
     refreshToken !== undefined && refused.has(refreshToken) ? undefined : refreshToken;
 
   const refresher: Refresher = {
-    async stored(state) {
-      if (state !== undefined || loaded) return usable(state);
-      loaded = true;
-      try {
-        const value = await store?.load();
-        return typeof value === "string" && value !== "" ? usable(value) : undefined;
-      } catch (error) {
-        storeFailed("load")(error);
-        return undefined;
-      }
-    },
+    stored: async (state) => usable(state ?? (await stored.load())),
     usable,
     async refresh(refreshToken, { signal, dpop }) {
       try {
         const answer = await postForToken(once, refreshEndpoint, {
-          ...refreshBody(refreshToken),
+          ...refreshBody(options, refreshToken),
           signal,
           dpop,
           reading: { dialect, secret: refreshToken, refused: "refresh-token-refused" },
@@ -122,35 +84,94 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
       } catch (error) {
         if (isRefusal(error)) {
           refused.add(refreshToken);
-          save(undefined);
+          stored.save(undefined);
         }
         throw error;
       }
     },
     keep(answer, kept) {
       const { token, expiresIn, serverDate, refreshToken, tokenType } = answer;
-      if (refreshToken !== undefined && refreshToken !== kept) save(refreshToken);
+      if (refreshToken !== undefined && refreshToken !== kept) stored.save(refreshToken);
       // The endpoint's token_type decides the scheme the token is sent with.
       return { token, expiresIn, serverDate, tokenType, state: refreshToken ?? kept };
     },
-    async revoke({ state, signal }) {
-      if (revokeEndpoint === undefined) return;
-      // RFC 7009 §2.1; a public client identifies itself with client_id (RFC 6749 §2.3).
-      const form = new URLSearchParams({ token: state, token_type_hint: "refresh_token" });
-      if (clientId !== undefined) form.set("client_id", clientId);
-      const response = await post(retried, revokeEndpoint, {
-        form,
-        signal,
-        reading: { dialect, secret: state, endpoint: "revocation endpoint" },
-      });
-      await response.body?.cancel().catch(() => {});
+    revoke: (context) => revokeRefreshToken(options, context),
+    reset: () => stored.forget(),
+  };
+  return refresher;
+}
+
+/** The refresh request's body: OAuth's form (RFC 6749 §6), or JSON for an app's own API. */
+function refreshBody({ clientId, scope }: RefreshOptions, refreshToken: string) {
+  const fields: Record<string, string> = {
+    grant_type: "refresh_token",
+    refresh_token: refreshToken,
+  };
+  if (clientId === undefined) return { json: fields };
+  fields.client_id = clientId;
+  if (scope !== undefined) fields.scope = scope;
+  return { form: new URLSearchParams(fields) };
+}
+
+/** Revokes a refresh token (RFC 7009 §2.1), with a proof by the key it was bound to, if any. */
+async function revokeRefreshToken(
+  { revokeEndpoint, clientId, http }: RefreshOptions,
+  { state, signal, dpop }: RevokeContext,
+): Promise<void> {
+  if (revokeEndpoint === undefined) return;
+  // A public client identifies itself with client_id (RFC 6749 §2.3).
+  const form = new URLSearchParams({ token: state, token_type_hint: "refresh_token" });
+  if (clientId !== undefined) form.set("client_id", clientId);
+  // Revoking twice is harmless (RFC 7009 §2.2: an unknown token answers 200): retried as ky does.
+  const response = await post(tokenClient(http, true), revokeEndpoint, {
+    form,
+    signal,
+    dpop,
+    reading: {
+      dialect: clientId === undefined ? "login" : "oauth",
+      secret: state,
+      endpoint: "revocation endpoint",
     },
-    reset() {
+  });
+  await response.body?.cancel().catch(() => {});
+}
+
+/** The app's refresh token store, if any: read once, written on rotation, and never trusted. */
+function storedRefreshTokens(grant: string, store: RefreshTokenStore | undefined) {
+  let loaded = store === undefined;
+  const failed = (operation: string) => (error: unknown) => {
+    // The store's own error might quote what it was given: only its name is reported.
+    const name = error instanceof Error ? error.name : typeof error;
+    reportError(new Error(`${grant}: the refresh token store's ${operation} failed (${name})`));
+  };
+  const save = (refreshToken: string | undefined) => {
+    if (store === undefined) return;
+    try {
+      Promise.resolve(store.save(refreshToken)).catch(failed("save"));
+    } catch (error) {
+      failed("save")(error);
+    }
+  };
+  return {
+    save,
+    /** The stored refresh token, the first time only (later ones travel as the grant's state). */
+    async load(): Promise<string | undefined> {
+      if (loaded) return undefined;
+      loaded = true;
+      try {
+        const value = await store?.load();
+        return typeof value === "string" && value !== "" ? value : undefined;
+      } catch (error) {
+        failed("load")(error);
+        return undefined;
+      }
+    },
+    /** Sign-out: nothing is loaded any more, and the store forgets. */
+    forget() {
       loaded = true;
       save(undefined);
     },
   };
-  return refresher;
 }
 
 /** Checks the refresh options a grant was given, naming the option in a TypeError. */

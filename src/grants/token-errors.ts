@@ -105,6 +105,15 @@ export function isNonceChallenge(error: unknown): error is HTTPError {
   );
 }
 
+/** An answer refusing the DPoP proof itself (RFC 9449 §5: `invalid_dpop_proof`). */
+export function isProofRefusal(error: unknown): error is HTTPError {
+  return (
+    isHTTPError(error) &&
+    error.response.status === 400 &&
+    oauthErrorOf(error.data) === "invalid_dpop_proof"
+  );
+}
+
 /** A ky failure as a TokenFetchError that holds no secret; anything else as it is. */
 export async function fromKyError(error: unknown, reading: FailureReading): Promise<unknown> {
   const { dialect, secret, refused } = reading;
