@@ -83,4 +83,11 @@ export interface TokenGrant {
   revoke?: ((context: RevokeContext) => Promise<void>) | undefined;
   /** Called by `clear()` in every tab: forget what the grant remembered of the session. */
   reset?: (() => void) | undefined;
+  /**
+   * The grant keeps its state beyond the page, where every tab of the origin reads it (a refresh
+   * token `store`): tabs that each refreshed it on their own would present a spent refresh token
+   * (reuse, which revokes the whole family). `createTokenSource` then requires `crossTab`, so
+   * one tab at a time refreshes and hands the new state to the others. Default: `false`.
+   */
+  persistent?: boolean | undefined;
 }

@@ -1,3 +1,4 @@
+import { monotonic, now } from "../core/clock.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import { readJwtTimes } from "./jwt.js";
 
@@ -28,7 +29,7 @@ export interface Entry {
  * merely disagree the token is used and the server decides. `iat` wins over `Date`, `Date` over
  * the local clock.
  */
-export function lifetimeOf(facts: LifetimeFacts, now: number): number | undefined {
+export function lifetimeOf(facts: LifetimeFacts, at: number): number | undefined {
   const { expiresIn, expiresAt } = facts;
   if (expiresIn !== undefined) {
     if (!(expiresIn > 0)) expired(`expires_in is ${expiresIn}`);
@@ -40,8 +41,8 @@ export function lifetimeOf(facts: LifetimeFacts, now: number): number | undefine
         `fetchToken's expiresAt (${expiresAt}) looks like seconds: give milliseconds since the epoch`,
       );
     }
-    if (!(expiresAt > now)) expired(`expiresAt ${new Date(expiresAt).toISOString()} has passed`);
-    return expiresAt - now;
+    if (!(expiresAt > at)) expired(`expiresAt ${new Date(expiresAt).toISOString()} has passed`);
+    return expiresAt - at;
   }
   const times = readJwtTimes(facts.token);
   if (times === undefined) return undefined;
@@ -52,7 +53,7 @@ export function lifetimeOf(facts: LifetimeFacts, now: number): number | undefine
   }
   const { serverDate } = facts;
   const left =
-    serverDate === undefined ? exp * 1000 - now : lessRounding(exp * 1000 - serverDate, exp);
+    serverDate === undefined ? exp * 1000 - at : lessRounding(exp * 1000 - serverDate, exp);
   // exp alone, against a clock that is not the signer's: they may disagree, so the server decides.
   return left > 0 ? left : undefined;
 }
@@ -82,8 +83,8 @@ export function newEntry(
 ): Entry {
   return {
     token,
-    receivedAt: Date.now(),
-    receivedAtMono: performance.now(),
+    receivedAt: now(),
+    receivedAtMono: monotonic(),
     lifetimeMs,
     refreshAfterMs:
       lifetimeMs === undefined ? undefined : lifetimeMs - Math.min(refreshMarginMs, lifetimeMs / 2),
@@ -95,7 +96,7 @@ export function newEntry(
  * neither a clock set back nor a sleeping machine keeps a token alive too long.
  */
 function age(entry: Entry): number {
-  return Math.max(Date.now() - entry.receivedAt, performance.now() - entry.receivedAtMono);
+  return Math.max(now() - entry.receivedAt, monotonic() - entry.receivedAtMono);
 }
 
 /** Good to hand out without refreshing first. */
