@@ -16,7 +16,7 @@ export interface SharedToken {
 
 /** What a tab holds of the session, as it answers another tab's query. */
 export interface SessionAnswer {
-  /** Its token, of any age: the asker decides whether it is fresh enough. */
+  /** Its token if fresh; a tab with a stale one hands over only the state, to refresh with. */
   token: SharedToken | undefined;
   /** The grant's state (a refresh token), handed only to a tab that asked. */
   state: string | undefined;
@@ -32,6 +32,8 @@ export interface SourceLink {
   announced(shared: SharedToken): boolean;
   /** Another tab answered this tab's own query; returns whether this source now has a fresh token. */
   answered(answer: SessionAnswer): boolean;
+  /** A tab going away handed over what it held (as an answer to no one's question). */
+  handedOver(answer: SessionAnswer): void;
   /** Another tab learned that `token` was refused. */
   rejected(token: string): void;
   /** Another tab signed out; `token` is the one it dropped, never to be taken again. */
@@ -94,6 +96,9 @@ export interface TabSharing {
 
 /** Internal: a {@link TabSharing} as this library made it, which links a source to its tabs. */
 export interface TabSharingLink extends TabSharing {
-  /** Links one source; `undefined` where the browser lacks what sharing needs. */
+  /**
+   * Links one source; `undefined` where the browser lacks what sharing needs. A source disposed
+   * in this page leaves what it held to the next source linked to the channel.
+   */
   readonly link: (source: SourceLink, timeoutMs: number) => TabLink | undefined;
 }

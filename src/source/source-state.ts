@@ -179,12 +179,16 @@ function linkFor(
       return adopt(steps, cache, offered, refreshMarginMs);
     },
     answered: (answer) => answered(steps, cache, flights, answer, refreshMarginMs),
+    handedOver(answer) {
+      if (!cache.quiet) answered(steps, cache, flights, answer, refreshMarginMs);
+    },
     rejected: (token) => steps.reject(token),
     cleared: (token) => steps.signOut(token, flights),
     answer(asked) {
       const retired = asked !== undefined && cache.isRetired(asked);
       const { entry, state, epoch } = cache;
-      const token = entry !== undefined && isUsable(entry) ? entry : undefined;
+      // A stale token is not handed over: the asker refreshes, with the state, for every tab.
+      const token = entry !== undefined && isFresh(entry) ? entry : undefined;
       if (token === undefined && state === undefined && !retired) return undefined;
       return { token: token && shared(token, token.bound, epoch), state, epoch, retired };
     },

@@ -38,6 +38,19 @@ export type Message =
       epoch: number;
       retired: boolean;
     }
+  /**
+   * A tab that holds the session's newest state is going away (closed, reloaded, navigated):
+   * it hands the state to the tabs that stay, which would otherwise lose the session with it.
+   */
+  | {
+      v: 3;
+      type: "handover";
+      token: string | null;
+      expiresAt: number | null;
+      bound: boolean | null;
+      state: string;
+      epoch: number;
+    }
   | { v: 3; type: "rejected"; token: string }
   | { v: 3; type: "cleared"; token: string | null }
   | { v: 3; type: "value-query"; name: string }
@@ -134,6 +147,12 @@ export function parse(data: unknown): Message | undefined {
       }
       if (!isBoolean(retired)) return undefined;
       return { v: 3, type, to, ...fields, state, retired };
+    }
+    case "handover": {
+      const fields = tokenFields(message);
+      const { state } = message;
+      if (fields === undefined || !isToken(state)) return undefined;
+      return { v: 3, type, ...fields, state };
     }
     case "query": {
       const { id } = message;

@@ -1,4 +1,4 @@
-import type { TabSharing, TabSharingLink } from "../core/tab-sharing.js";
+import type { SessionAnswer, TabSharing, TabSharingLink } from "../core/tab-sharing.js";
 import { createTabLink, type TabApis } from "./tab-link.js";
 
 export type { TabApis } from "./tab-link.js";
@@ -14,6 +14,8 @@ export interface ShareAcrossTabsOptions {
 
 /** Channels in use per lock manager (one per page in a browser): a second source must not join. */
 const inUse = new WeakMap<object, Set<string>>();
+/** What a source disposed in this page held, per lock manager and channel, for its successor. */
+const leftBehind = new WeakMap<object, Map<string, SessionAnswer>>();
 
 /**
  * Shares one token source's session among the tabs of this origin, as the `crossTab` option of
@@ -59,7 +61,16 @@ export function shareAcrossTabs(channel: string, options: ShareAcrossTabsOptions
         );
       }
       channels.add(channel);
-      return createTabLink(channel, apis, source, timeoutMs, () => channels.delete(channel));
+      const left = leftBehind.get(apis.locks) ?? new Map<string, SessionAnswer>();
+      leftBehind.set(apis.locks, left);
+      const inherited = left.get(channel);
+      left.delete(channel);
+      // A hot update or a React effect's second run: the successor takes over the session in memory.
+      if (inherited !== undefined) source.answered(inherited);
+      return createTabLink(channel, apis, source, timeoutMs, (held) => {
+        channels.delete(channel);
+        if (held !== undefined) left.set(channel, held);
+      });
     },
   };
   return sharing;

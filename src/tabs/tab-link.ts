@@ -45,13 +45,16 @@ interface Link {
   closing: AbortController;
 }
 
-/** Links `source` to the other tabs on `channel`; `release` frees the channel once closed. */
+/**
+ * Links `source` to the other tabs on `channel`; `release` frees the channel once closed, with
+ * what the source held, for the next source of this page.
+ */
 export function createTabLink(
   channel: string,
   apis: TabApis,
   source: SourceLink,
   timeoutMs: number,
-  release: () => void,
+  release: (held: SessionAnswer | undefined) => void,
 ): TabLink {
   const name = `grpc-web-auth:${channel}`;
   const port = new apis.BroadcastChannel(name);
@@ -76,6 +79,9 @@ export function createTabLink(
     const message = parse(event.data);
     if (message !== undefined) receive(link, message);
   };
+  const page = globalThis.window as EventTarget | undefined;
+  const leaving = () => handOver(link);
+  page?.addEventListener?.("pagehide", leaving);
   return {
     fetch: (own, publish, signal) => fetchForAll(link, own, publish, signal),
     shared: (key, make, check) => sharedValue(link, key, make, check),
@@ -85,11 +91,13 @@ export function createTabLink(
     sync: () => ask(link, ASK_NEWCOMER_MS),
     close() {
       if (closing.signal.aborted) return;
+      page?.removeEventListener?.("pagehide", leaving);
+      const held = source.answer(undefined);
       closing.abort();
       port.onmessage = null;
       port.close();
       link.waiter?.wake();
-      release();
+      release(held);
     },
   };
 }
@@ -120,6 +128,9 @@ function receive(link: Link, message: Message): void {
       if (answer !== undefined) post(answerMessage(message.id, answer));
       break;
     }
+    case "handover":
+      source.handedOver(toAnswer({ ...message, type: "answer", to: "", retired: false }));
+      break;
     case "rejected":
       source.rejected(message.token);
       break;
@@ -176,6 +187,25 @@ function answerMessage(to: string, answer: SessionAnswer): Message {
     epoch: answer.epoch,
     retired: answer.retired,
   };
+}
+
+/**
+ * The page is going away (closed, reloaded, navigated, or into the back/forward cache): a tab
+ * holding the session's state hands it to the tabs that stay, the one time it is sent unasked.
+ */
+function handOver(link: Link): void {
+  const held = link.source.answer(undefined);
+  if (held?.state === undefined) return;
+  const { token } = held;
+  link.post({
+    v: 3,
+    type: "handover",
+    token: token?.token ?? null,
+    expiresAt: token?.expiresAt ?? null,
+    bound: token?.bound ?? null,
+    state: held.state,
+    epoch: held.epoch,
+  });
 }
 
 export function tokenMessage(shared: SharedToken): Message {
