@@ -245,13 +245,20 @@ describe("crossTab: one token for all tabs", () => {
       // Well formed, but of the old version.
       { v: 1, type: "token", token: "t", expiresAt: null },
       { v: 1, type: "failed", code: 14, status: 503, message: "old version" },
-      { v: 2, type: "token", token: "", expiresAt: null, state: null },
-      { v: 2, type: "token", token: "t", expiresAt: "soon", state: null },
-      { v: 2, type: "token", token: "t", expiresAt: null, state: 5 },
-      { v: 2, type: "cleared", token: 5 },
-      { v: 2, type: "token", token: "bad token with spaces", expiresAt: null, state: null },
+      { v: 3, type: "token", token: "", epoch: 0, expiresAt: null, state: null },
+      { v: 3, type: "token", token: "t", epoch: 0, expiresAt: "soon", state: null },
+      { v: 3, type: "token", token: "t", epoch: 0, expiresAt: null, bound: 5 },
+      { v: 3, type: "cleared", token: 5 },
       {
-        v: 2,
+        v: 3,
+        type: "token",
+        token: "bad token with spaces",
+        epoch: 0,
+        expiresAt: null,
+        state: null,
+      },
+      {
+        v: 3,
         type: "failed",
         code: 1,
         status: null,
@@ -260,7 +267,7 @@ describe("crossTab: one token for all tabs", () => {
         until: null,
       },
       {
-        v: 2,
+        v: 3,
         type: "failed",
         code: 14,
         status: "503",
@@ -269,7 +276,7 @@ describe("crossTab: one token for all tabs", () => {
         until: null,
       },
       {
-        v: 2,
+        v: 3,
         type: "failed",
         code: 99,
         status: null,
@@ -277,9 +284,9 @@ describe("crossTab: one token for all tabs", () => {
         reason: null,
         until: null,
       },
-      { v: 2, type: "failed", code: 14, status: null, reason: null, until: null },
+      { v: 3, type: "failed", code: 14, status: null, reason: null, until: null },
       {
-        v: 2,
+        v: 3,
         type: "failed",
         code: 16,
         status: 401,
@@ -288,7 +295,7 @@ describe("crossTab: one token for all tabs", () => {
         until: null,
       },
       {
-        v: 2,
+        v: 3,
         type: "failed",
         code: 14,
         status: 503,
@@ -359,10 +366,10 @@ describe("crossTab: one token for all tabs", () => {
     const a = tabs.open("a");
     // a holds the lock and is fetching when another tab's failure arrives on the channel.
     const pending = a.getToken();
-    await sleep(20 + 40); // past the ask that precedes a's fetch
+    await sleep(20 + 150); // past the ask that precedes a newcomer's fetch
     const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
     intruder.postMessage({
-      v: 2,
+      v: 3,
       type: "failed",
       code: 14,
       status: 503,

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterEach } from "vitest";
+import { now } from "../../src/core/clock.js";
 import {
   createTokenSource,
   shareAcrossTabs,
@@ -95,7 +96,7 @@ export function makeTabWorld(options: { lifetimeMs?: number; signIns?: boolean }
     live.add(refreshToken);
     return {
       token: `token-${issued}`,
-      expiresAt: Date.now() + (options.lifetimeMs ?? 60_000),
+      expiresAt: now() + (options.lifetimeMs ?? 60_000),
       state: refreshToken,
     };
   };
