@@ -26,7 +26,11 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: true,
     rolldownOptions: {
-      input: { index: page("index.html"), harness: page("harness.html") },
+      input: {
+        index: page("index.html"),
+        harness: page("harness.html"),
+        react: page("react.html"),
+      },
     },
   },
 });

@@ -36,8 +36,11 @@ export interface SourceLink {
   handedOver(answer: SessionAnswer): void;
   /** Another tab learned that `token` was refused. */
   rejected(token: string): void;
-  /** Another tab signed out; `token` is the one it dropped, never to be taken again. */
-  cleared(token: string | undefined): void;
+  /**
+   * Another tab signed out; `token` is the one it dropped, never to be taken again. Unless it
+   * `revoked` the state itself, the tab whose fetch made the state revokes it.
+   */
+  cleared(token: string | undefined, revoked: boolean): void;
   /**
    * What to answer another tab's query with (`asked`: the token it holds), or `undefined` when
    * this tab holds nothing of a session and has nothing to say.
@@ -63,7 +66,8 @@ export interface TabLink {
     signal: AbortSignal,
   ): Promise<T | undefined>;
   rejected(token: string): void;
-  cleared(token: string | undefined): void;
+  /** Signed out here; `revoked`: this tab held the state and revokes it. */
+  cleared(token: string | undefined, revoked: boolean): void;
   /** Tells the tabs waiting for this tab's fetch of its failure, and when fetching may start again. */
   failed(error: TokenFetchError, until: number | undefined): void;
   /**

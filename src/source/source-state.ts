@@ -64,7 +64,12 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     adopted: () => cache.entry,
     failed: (error) => events.emit({ type: "error", error }),
   });
-  tabs = crossTab?.link(linkFor(steps, cache, flights, options.refreshMarginMs), timeoutMs);
+  // Another tab signed out without the state: the tab whose fetch made it revokes it.
+  const revokeLeft = (state: string) => revoke(grant, state, timeoutMs, events.emit);
+  tabs = crossTab?.link(
+    linkFor(steps, cache, flights, options.refreshMarginMs, revokeLeft),
+    timeoutMs,
+  );
   dpop = options.dpop?.bind(tabs);
   let ended = false;
   let syncing: Promise<void> | undefined;
@@ -100,7 +105,7 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     },
     signOutHere() {
       const dropped = steps.signOut(undefined, flights);
-      tabs?.cleared(dropped.token);
+      tabs?.cleared(dropped.token, dropped.state !== undefined);
       if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs, events.emit);
     },
     obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
@@ -128,6 +133,7 @@ function createSteps(
   return {
     install(fetched: Fetched, how: { from: "fetch" | "shared"; replacement: boolean }): Cached {
       const cached = cache.install(fetched, how.replacement);
+      if (how.from === "fetch") cache.owner = fetched.state !== undefined;
       events.emit({ type: "token", expiresAt: expiresAt(cached), source: how.from });
       // A DPoP source given a bearer token says so once a session: an app may refuse it.
       if (options.dpop !== undefined && !fetched.bound && !bearerTold) {
@@ -166,6 +172,7 @@ function linkFor(
   cache: TokenCache,
   flights: Flights,
   refreshMarginMs: number,
+  revokeLeft: (state: string) => void,
 ): SourceLink {
   return {
     announced(offered) {
@@ -175,15 +182,23 @@ function linkFor(
       if (offered.epoch > cache.epoch) {
         cache.epoch = offered.epoch;
         cache.state = undefined;
+        cache.owner = false;
       }
       return adopt(steps, cache, offered, refreshMarginMs);
     },
     answered: (answer) => answered(steps, cache, flights, answer, refreshMarginMs),
     handedOver(answer) {
-      if (!cache.quiet) answered(steps, cache, flights, answer, refreshMarginMs);
+      if (cache.quiet) return;
+      answered(steps, cache, flights, answer, refreshMarginMs);
+      // The tab that made the state left: this one answers for it now.
+      if (cache.state === answer.state) cache.owner = true;
     },
     rejected: (token) => steps.reject(token),
-    cleared: (token) => steps.signOut(token, flights),
+    cleared(token, revoked) {
+      const owner = cache.owner;
+      const dropped = steps.signOut(token, flights);
+      if (!revoked && owner && dropped.state !== undefined) revokeLeft(dropped.state);
+    },
     answer(asked) {
       const retired = asked !== undefined && cache.isRetired(asked);
       const { entry, state, epoch } = cache;
@@ -212,6 +227,7 @@ function answered(
   if (answer.retired && cache.entry !== undefined) steps.signOut(cache.entry.token, flights);
   cache.quiet = false;
   if (answer.epoch > cache.epoch || (answer.epoch === cache.epoch && cache.state === undefined)) {
+    cache.owner &&= cache.state === answer.state;
     cache.epoch = answer.epoch;
     cache.state = answer.state;
   }

@@ -29,6 +29,11 @@ export interface TokenCache {
    * (it may be forged, or from the session that ended).
    */
   quiet: boolean;
+  /**
+   * `state` came from this tab's own fetch (or was handed over by a tab that left): of the tabs
+   * holding it, this one revokes it when another tab signs out without holding it.
+   */
+  owner: boolean;
   /** The epoch a fetch that returned `state` starts: one more when the state rotated. */
   epochAfter(state: string | undefined): number;
   /** Makes `fetched` the current token, one generation newer than the last. */
@@ -59,6 +64,7 @@ export function createTokenCache(): TokenCache {
     state: undefined,
     epoch: 0,
     quiet: false,
+    owner: false,
     epochAfter: (state) => (state === cache.state ? cache.epoch : cache.epoch + 1),
     install(fetched, replacement) {
       const cached: Cached = {
@@ -90,6 +96,7 @@ export function createTokenCache(): TokenCache {
       known.clear();
       cache.entry = cache.state = undefined;
       cache.quiet = true;
+      cache.owner = false;
       return dropped;
     },
   };

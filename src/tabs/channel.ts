@@ -52,7 +52,8 @@ export type Message =
       epoch: number;
     }
   | { v: 3; type: "rejected"; token: string }
-  | { v: 3; type: "cleared"; token: string | null }
+  /** A tab signed out; `revoked`: it revoked the state itself (it held it). */
+  | { v: 3; type: "cleared"; token: string | null; revoked: boolean }
   | { v: 3; type: "value-query"; name: string }
   | { v: 3; type: "value"; name: string; value: unknown }
   | {
@@ -164,7 +165,10 @@ export function parse(data: unknown): Message | undefined {
       return isToken(token) ? { v: 3, type, token } : undefined;
     case "cleared": {
       const dropped = orNull(token, isToken);
-      return dropped === undefined ? undefined : { v: 3, type, token: dropped };
+      const { revoked } = message;
+      return dropped === undefined || !isBoolean(revoked)
+        ? undefined
+        : { v: 3, type, token: dropped, revoked };
     }
     case "value-query":
     case "value": {

@@ -86,7 +86,8 @@ export function createTabLink(
     fetch: (own, publish, signal) => fetchForAll(link, own, publish, signal),
     shared: (key, make, check) => sharedValue(link, key, make, check),
     rejected: (token) => link.post({ v: 3, type: "rejected", token }),
-    cleared: (token) => link.post({ v: 3, type: "cleared", token: token ?? null }),
+    cleared: (token, revoked) =>
+      link.post({ v: 3, type: "cleared", token: token ?? null, revoked }),
     failed: (error, until) => link.post(failedMessage(error, until)),
     sync: () => ask(link, ASK_NEWCOMER_MS),
     close() {
@@ -135,7 +136,7 @@ function receive(link: Link, message: Message): void {
       source.rejected(message.token);
       break;
     case "cleared":
-      source.cleared(message.token ?? undefined);
+      source.cleared(message.token ?? undefined, message.revoked);
       break;
     case "value-query":
       if (values.has(message.name)) {
