@@ -46,6 +46,8 @@ export interface SourceLink {
    * this tab holds nothing of a session and has nothing to say.
    */
   answer(asked: string | undefined): SessionAnswer | undefined;
+  /** The epoch this tab heard of last: above 0, some tab holds (or held) a state. */
+  epoch(): number;
   /** The token this tab holds, whatever its age, to ask the others about. */
   held(): string | undefined;
   /** Another tab's fetch this tab waited for failed; `until` ends its backoff. */

@@ -208,6 +208,7 @@ function linkFor(
       return { token: token && shared(token, token.bound, epoch), state, epoch, retired };
     },
     held: () => cache.entry?.token,
+    epoch: () => cache.epoch,
     failed: (error, until) => steps.failed(error, { tell: false, until }),
   };
 }

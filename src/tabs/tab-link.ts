@@ -13,6 +13,11 @@ export interface TabApis {
 const ASK_TABS_MS = 40;
 /** How long a tab that holds nothing yet (or was restored) waits: busy tabs answer late. */
 const ASK_NEWCOMER_MS = 150;
+/**
+ * How long a tab waits for the refresh token another tab holds (it heard of one, and holds none):
+ * busy tabs answer late, and fetching without it would mean signing in again.
+ */
+const ASK_HOLDER_MS = 1_000;
 const ADOPTED: unique symbol = Symbol("adopted");
 
 /** A fetch under way: what it heard from the other tabs meanwhile. */
@@ -65,7 +70,7 @@ export function createTabLink(
     name,
     apis,
     source,
-    stealAfterMs: 2 * timeoutMs + ASK_NEWCOMER_MS,
+    stealAfterMs: 2 * timeoutMs + ASK_HOLDER_MS,
     post: (message) => {
       if (!closing.signal.aborted) port.postMessage(message);
     },
@@ -120,8 +125,11 @@ function receive(link: Link, message: Message): void {
       const wakes = link.asking.get(message.to);
       // An answer to another tab's question is not this tab's business.
       if (wakes === undefined) break;
-      if (source.answered(toAnswer(message)) && waiter !== undefined) waiter.adopted = true;
-      for (const wake of wakes) wake();
+      const answer = toAnswer(message);
+      const fresh = source.answered(answer);
+      if (fresh && waiter !== undefined) waiter.adopted = true;
+      // An answer without a fresh token or the state is no answer to wait for: others may have it.
+      if (fresh || answer.state !== undefined || answer.retired) for (const wake of wakes) wake();
       break;
     }
     case "query": {
@@ -214,6 +222,16 @@ export function tokenMessage(shared: SharedToken): Message {
   return { v: 3, type: "token", token, expiresAt: expiresAt ?? null, bound: bound ?? null, epoch };
 }
 
+/**
+ * How long to wait for the others' answer: briefly for a tab that holds the state; longer for a
+ * newcomer, which may be among busy tabs; longest for a tab that knows another holds the state.
+ */
+function askFor(source: SourceLink): number {
+  const held = source.answer(undefined);
+  if (held?.state !== undefined) return ASK_TABS_MS;
+  return held === undefined && source.epoch() === 0 ? ASK_NEWCOMER_MS : ASK_HOLDER_MS;
+}
+
 let asked = 0;
 
 /**
@@ -276,9 +294,7 @@ async function fetchForAll<T>(
       async () => {
         // A token or failure heard now (the last holder's) settles it.
         if (settled()) return ADOPTED;
-        // A tab that holds nothing yet may be a newcomer among busy tabs: it waits longer.
-        const newcomer = link.source.answer(undefined) === undefined;
-        await ask(link, newcomer ? ASK_NEWCOMER_MS : ASK_TABS_MS);
+        await ask(link, askFor(link.source));
         if (settled()) return ADOPTED;
         if (signal.aborted) throw signal.reason;
         self.fetching = true;

@@ -45,7 +45,7 @@ test.beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "grpc-web-auth-hot-"));
   await writeFile(
     join(dir, "index.html"),
-    '<p id="out">loading</p><script type="module" src="./main.js"></script>',
+    '<link rel="icon" href="data:,"><p id="out">loading</p><script type="module" src="./main.js"></script>',
   );
   await writeFile(join(dir, "main.js"), mainModule);
   await writeFile(join(dir, "tokens.ts"), tokensModule(1));
