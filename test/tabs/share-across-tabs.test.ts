@@ -204,12 +204,13 @@ describe("crossTab: one token for all tabs", () => {
     await sleep(10);
     expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
     const started = Date.now();
-    // The frozen tab's fetch never finishes. A healthy holder may take its 40 ms question and a
-    // fetch of timeoutMs: the other tab waits that long twice over, then takes the lock.
+    // The frozen tab's fetch never finishes. A healthy holder may wait up to 1 s for the tab
+    // holding the refresh token and fetch for timeoutMs: the other tab waits 2 × 300 + 1000 ms,
+    // then takes the lock.
     const waiting = other.getToken();
-    await sleep(400);
+    await sleep(1_200);
     expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
-    await sleep(400);
+    await sleep(700);
     expect(tabs.world.holder(tabs.lockName)).toBe("other");
     release();
     expect(await waiting).toMatch(/^token-/);
