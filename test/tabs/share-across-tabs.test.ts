@@ -188,7 +188,7 @@ describe("crossTab: one token for all tabs", () => {
     // answered its query. (A closed tab's fetch never lands; here the endpoint holds every
     // fetch, so it is let go only after b has asked and started its own.)
     tabs.world.closeTab("a");
-    await sleep(100);
+    await sleep(250); // past b's question (a newcomer waits 150 ms for an answer)
     release();
     expect(await bWaiting).toMatch(/^token-/);
     expect(tabs.fetches()).toBe(2);
