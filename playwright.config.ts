@@ -2,7 +2,19 @@ import { defineConfig } from "@playwright/test";
 import { CHROMIUM_ARGS, requireChromium } from "./scripts/find-browser.mjs";
 import { CLIENT_KINDS } from "./test/browser/clients.js";
 import type { ClientKindOption } from "./test/browser/fixtures.js";
-import { API_PORT, API_URL, WEB_PORT, WEB_URL } from "./test/browser/servers.js";
+import {
+  API_PORT,
+  API_URL,
+  IDP_ACCESS_TOKEN_TTL,
+  IDP_API_PORT,
+  IDP_API_URL,
+  IDP_PORT,
+  IDP_STATS_PORT,
+  IDP_STATS_URL,
+  IDP_URL,
+  WEB_PORT,
+  WEB_URL,
+} from "./test/browser/servers.js";
 
 // CHROMIUM_PATH, Playwright's download, or a system Chrome/Chromium; `npm run test:browser`
 // installs Debian's when there is none (scripts/ensure-browser.mjs).
@@ -45,12 +57,22 @@ export default defineConfig<ClientKindOption>({
       gracefulShutdown: { signal: "SIGTERM", timeout: 5_000 },
     },
     {
+      name: "idp",
+      command:
+        `node --import tsx demo/idp/main.ts --port ${IDP_PORT} --api-port ${IDP_API_PORT}` +
+        ` --stats-port ${IDP_STATS_PORT} --origin ${WEB_URL} --access-token-ttl ${IDP_ACCESS_TOKEN_TTL}`,
+      url: `${IDP_STATS_URL}/stats`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+      gracefulShutdown: { signal: "SIGTERM", timeout: 5_000 },
+    },
+    {
       name: "web",
       // The built bundle, not the dev server: what the tests exercise is what users would get.
       command:
         "node node_modules/vite/bin/vite.js build --logLevel warn" +
         ` && node node_modules/vite/bin/vite.js preview --port ${WEB_PORT}`,
-      env: { VITE_API_URL: API_URL },
+      env: { VITE_API_URL: API_URL, VITE_IDP_URL: IDP_URL, VITE_IDP_API_URL: IDP_API_URL },
       url: `${WEB_URL}/harness.html`,
       reuseExistingServer: !process.env.CI,
       timeout: 120_000,

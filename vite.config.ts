@@ -30,6 +30,7 @@ export default defineConfig({
         index: page("index.html"),
         harness: page("harness.html"),
         react: page("react.html"),
+        "sign-in": page("sign-in.html"),
       },
     },
   },

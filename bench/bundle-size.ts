@@ -76,6 +76,11 @@ export const USAGE_BUNDLES: readonly BundleSpec[] = [
     entry: "bench/apps/f-refresh-token-grant.ts",
     external: PEERS,
   },
+  {
+    name: "(g) authorizationCodeGrant + createAuthInterceptor",
+    entry: "bench/apps/g-authorization-code-grant.ts",
+    external: PEERS,
+  },
 ];
 
 /** Everything measured, in the order printed. */

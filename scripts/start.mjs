@@ -15,6 +15,8 @@ const API_PORT = 8787;
 // The backend allows CORS from :5173 by default: keep the two in step.
 const WEB_PORT = 5173;
 const API_URL = `http://${HOST}:${API_PORT}`;
+// The demo identity provider for "Sign in with OpenID" (demo/idp/main.ts); its API is on :9091.
+const IDP_PORT = 9090;
 const WEB_URL = `http://${HOST}:${WEB_PORT}/`;
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -32,6 +34,23 @@ const services = [
     args: ["--import", "tsx", "demo/server/main.ts", "--test-mode", "--port", String(API_PORT)],
     env: {},
     readyUrl: `${API_URL}/test/stats`,
+  },
+  {
+    name: "idp",
+    what: "demo identity provider (oidc-provider)",
+    port: IDP_PORT,
+    // Its API on IDP_PORT + 1 and its stats on IDP_PORT + 2; redirects to the web origin.
+    args: [
+      "--import",
+      "tsx",
+      "demo/idp/main.ts",
+      "--port",
+      String(IDP_PORT),
+      "--origin",
+      WEB_URL.replace(/\/$/, ""),
+    ],
+    env: {},
+    readyUrl: `http://${HOST}:${IDP_PORT + 2}/stats`,
   },
   {
     name: "web",
@@ -83,6 +102,7 @@ async function main() {
       `  Backend:        ${API_URL} (TEST MODE: its /test/ routes are on, so the page's`,
       '                  "Revoke all tokens" button works; never run test mode in production)',
       "  Users:          alice / wonderland, bob / builder",
+      `  OpenID:         http://${HOST}:${IDP_PORT} (oidc-provider, any login): ${WEB_URL}sign-in.html`,
       "",
       "  Press Ctrl-C to stop both.",
       "",

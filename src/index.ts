@@ -3,8 +3,10 @@ export { createAuthInterceptor } from "./connect/interceptor.js";
 export { isRetryableError } from "./connect/retryable.js";
 export { skipAuth } from "./connect/skip-auth.js";
 export type {
+  DpopKeyHandle,
   DpopSigner,
   FetchTokenResult,
+  GrantAttachment,
   GrantContext,
   GrantedToken,
   RevokeContext,
@@ -25,6 +27,7 @@ export type {
   TokenRequestOptions,
   TokenSource,
 } from "./core/token-source.js";
+export { DpopKeyRejectedError } from "./dpop/dpop-key-error.js";
 export type { DpopKeyStore, DpopProofs, DpopProofsOptions } from "./dpop/dpop-proofs.js";
 export { dpopProofs } from "./dpop/dpop-proofs.js";
 export { indexedDbKeyStore } from "./dpop/indexed-db-key-store.js";
@@ -33,6 +36,12 @@ export { passwordGrant } from "./grants/password.js";
 export type { RefreshTokenStore } from "./grants/refresh.js";
 export type { RefreshTokenGrantOptions } from "./grants/refresh-token.js";
 export { refreshTokenGrant } from "./grants/refresh-token.js";
+export type {
+  AuthorizationCodeGrant,
+  AuthorizationCodeGrantOptions,
+} from "./grants/sign-in/authorization-code.js";
+export { authorizationCodeGrant } from "./grants/sign-in/authorization-code.js";
+export type { SignInKeyStore, SignInStorage } from "./grants/sign-in/pending-sign-in.js";
 export type { AuthOptions, ReplayEvent } from "./replay/auth-options.js";
 export type { TokenSourceOptions } from "./source/options.js";
 export { createTokenSource } from "./source/token-source.js";

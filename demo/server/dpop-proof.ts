@@ -27,6 +27,15 @@ export interface DpopVerifierOptions {
   nonces: DpopNonces;
   /** Whether proofs must carry a current nonce. Default false. */
   requireNonces?: boolean;
+  /**
+   * Proofs remembered at once to refuse replays (each for `maxSkewSeconds` and a second, about
+   * 150 bytes); a proof that would need more is refused until some are forgotten. Only proofs
+   * that passed every check are remembered, and the endpoints verify proofs only for a request
+   * that is otherwise authenticated (a right password, a known refresh token, a valid access
+   * token), so reaching it takes that many authenticated requests within the window. Default
+   * 100000.
+   */
+  maxRememberedProofs?: number;
 }
 
 /** What a proof must match, besides its own signature. */
@@ -48,12 +57,19 @@ export interface DpopProofCheck {
  */
 export class DpopProofError extends Error {
   override name = "DpopProofError";
+  /**
+   * With {@link DpopProofCheck.jkt}: the proof did not show possession of that key (there was
+   * none, it was signed by another key, or its signature did not verify). Only the key's holder
+   * learns anything more, so an endpoint can answer a thief as if the token did not exist.
+   */
+  readonly withoutKey: boolean;
   constructor(
     readonly code: "invalid_dpop_proof" | "use_dpop_nonce",
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; withoutKey?: boolean },
   ) {
     super(message, options);
+    this.withoutKey = options?.withoutKey ?? false;
   }
 }
 
@@ -70,6 +86,8 @@ export interface DpopVerifier {
   requireNonces(): boolean;
   /** Starts or stops requiring nonces (test mode). */
   setRequireNonces(on: boolean): void;
+  /** How many proofs are remembered now to refuse replays (tests). */
+  remembered(): number;
 }
 
 /**
@@ -77,8 +95,10 @@ export interface DpopVerifier {
  * public `jwk` header that verifies its signature, `htm` and `htu` matching the request, `iat`
  * within `maxSkewSeconds`, a `jti` not seen within that window, `ath` matching the access token
  * (when one is presented), a key whose thumbprint is the token's `cnf.jkt` (when one is given),
- * and a current nonce (when nonces are required). A `jti` is only remembered once the proof has
- * passed, so a proof refused for its nonce does not burn the client's `jti`.
+ * and a current nonce (when nonces are required). The key is checked right after the signature,
+ * so a failure before it is {@link DpopProofError.withoutKey}. A `jti` is only remembered once
+ * the proof has passed, so a proof refused for its nonce does not burn the client's `jti`; at
+ * most `maxRememberedProofs` are remembered.
  *
  * @example
  * const dpop = createDpopVerifier({ nonces: createDpopNonces() });
@@ -93,12 +113,16 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
   if (!Number.isInteger(skew) || skew < 1 || skew > 3600) {
     throw new TypeError(`maxSkewSeconds must be an integer from 1 to 3600, got ${skew}`);
   }
+  const maxRemembered = options.maxRememberedProofs ?? 100_000;
+  if (!Number.isInteger(maxRemembered) || maxRemembered < 1) {
+    throw new TypeError(`maxRememberedProofs must be a positive integer, got ${maxRemembered}`);
+  }
 
   // jkt + jti → Unix second after which the proof's iat is out of the window anyway.
   const seen = new Map<string, number>();
   let lastPrune = 0;
-  function prune(now: number): void {
-    if (now - lastPrune < 10) return;
+  function prune(now: number, force = false): void {
+    if (!force && now - lastPrune < 10) return;
     lastPrune = now;
     for (const [key, until] of seen) if (until < now) seen.delete(key);
   }
@@ -126,7 +150,10 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
 
   return {
     async verify(proof, check) {
-      if (!proof) throw new DpopProofError("invalid_dpop_proof", "missing DPoP proof");
+      // Until the proof's key is known to be the expected one, a failure shows no possession.
+      const withoutKey = check.jkt !== undefined;
+      if (!proof)
+        throw new DpopProofError("invalid_dpop_proof", "missing DPoP proof", { withoutKey });
       let payload: JWTPayload;
       let jwk: JWK;
       let alg: string | undefined;
@@ -140,12 +167,19 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
         jwk = verified.protectedHeader.jwk as JWK;
         alg = verified.protectedHeader.alg;
       } catch (e) {
-        throw new DpopProofError("invalid_dpop_proof", reasonOf(e), { cause: e });
+        throw new DpopProofError("invalid_dpop_proof", reasonOf(e), { cause: e, withoutKey });
       }
       if (PRIVATE_MEMBERS.some((member) => member in jwk)) {
-        throw new DpopProofError("invalid_dpop_proof", "DPoP proof key has private members");
+        throw new DpopProofError("invalid_dpop_proof", "DPoP proof key has private members", {
+          withoutKey,
+        });
       }
       const jkt = await thumbprintOf(alg, jwk);
+      if (check.jkt !== undefined && jkt !== check.jkt) {
+        throw new DpopProofError("invalid_dpop_proof", "DPoP proof key is not the token's key", {
+          withoutKey,
+        });
+      }
       const { iat, jti, htm, htu } = payload as {
         iat: number;
         jti: unknown;
@@ -168,9 +202,6 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
       if (check.accessToken !== undefined && payload.ath !== athOf(check.accessToken)) {
         throw new DpopProofError("invalid_dpop_proof", "DPoP proof ath does not match the token");
       }
-      if (check.jkt !== undefined && jkt !== check.jkt) {
-        throw new DpopProofError("invalid_dpop_proof", "DPoP proof key is not the token's key");
-      }
       if (noncesRequired && !nonces.isValid(payload.nonce)) {
         throw new DpopProofError("use_dpop_nonce", "DPoP proof needs a current server nonce");
       }
@@ -178,6 +209,10 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
       const replayKey = `${jkt}.${jti}`;
       if (seen.has(replayKey)) {
         throw new DpopProofError("invalid_dpop_proof", "DPoP proof was already used");
+      }
+      if (seen.size >= maxRemembered) prune(now, true);
+      if (seen.size >= maxRemembered) {
+        throw new DpopProofError("invalid_dpop_proof", "too many recent DPoP proofs: try again");
       }
       seen.set(replayKey, Math.max(now, iat) + skew + 1);
       return { jkt };
@@ -187,6 +222,7 @@ export function createDpopVerifier(options: DpopVerifierOptions): DpopVerifier {
     setRequireNonces(on) {
       noncesRequired = on;
     },
+    remembered: () => seen.size,
   };
 }
 

@@ -50,6 +50,12 @@ export function isFormRequest(req: IncomingMessage): boolean {
   return type === "application/x-www-form-urlencoded";
 }
 
+/** Whether the request says its body is `application/json` (a charset parameter allowed). */
+export function isJsonRequest(req: IncomingMessage): boolean {
+  const type = (req.headers["content-type"] ?? "").split(";", 1)[0]?.trim().toLowerCase();
+  return type === "application/json";
+}
+
 /** Reads the whole body as UTF-8, draining (or, far over `limit`, dropping) an oversized one. */
 async function readBody(
   req: IncomingMessage,

@@ -40,6 +40,12 @@ export interface RefreshTokenStore {
    * spent token again (`reused`) revokes its whole family, the newest token included.
    */
   rotate(token: string, proofJkt: string | undefined): RefreshGrant | { problem: RefreshProblem };
+  /**
+   * The binding of `token`'s family: `{ jkt }` (undefined `jkt` for an unbound family) for any
+   * token still remembered, spent or revoked ones included; `undefined` for one never issued or
+   * forgotten. What a request must prove before the token is looked at any further.
+   */
+  bindingOf(token: string): { jkt: string | undefined } | undefined;
   /** Notes an access token issued from `familyId`, so revoking the family revokes it too. */
   recordAccessToken(familyId: string, tokenId: string): void;
   /** Revokes the family of `token`; false when the token is unknown or was already revoked. */
@@ -145,6 +151,10 @@ export function createRefreshTokenStore(options: RefreshTokenStoreOptions = {}):
       record.spent = true;
       if (family.jkt === undefined) family.jkt = proofJkt;
       return issue(record.familyId, family);
+    },
+    bindingOf(token) {
+      const found = lookup(token);
+      return found && { jkt: found.family.jkt };
     },
     recordAccessToken(familyId, tokenId) {
       families.get(familyId)?.accessTokenIds.add(tokenId);

@@ -17,6 +17,7 @@ import { DEFAULT_CLIENT_ID } from "./oauth-token-request.js";
 import { createPublicUrl, type PublicUrl } from "./public-url.js";
 import { createRefreshTokenStore, type RefreshTokenStore } from "./refresh-tokens.js";
 import { createRevokeEndpoint, REVOKE_PATH } from "./revoke-endpoint.js";
+import { createSignInThrottle, type SignInThrottleOptions } from "./sign-in-throttle.js";
 import { createStatsRecorder, type DemoStats, type StatsRecorder } from "./stats.js";
 import { createTestRoutes, TEST_ROUTE_PREFIX } from "./test-routes.js";
 import { createTokenEndpoint, type RouteHandler } from "./token-endpoint.js";
@@ -78,6 +79,11 @@ export interface DemoServerOptions {
   jwtIssuer?: string;
   /** The `aud` claim. Default `"grpc-web-auth-demo-api"`. */
   jwtAudience?: string;
+  /**
+   * Per-account backoff for wrong passwords (see `SignInThrottleOptions`). Default: five free
+   * wrong passwords in a row, then a wait of 1 s doubling per wrong password up to 60 s.
+   */
+  signInThrottle?: SignInThrottleOptions;
 }
 
 /** A running demo server. */
@@ -165,6 +171,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   });
   const publicUrl = createPublicUrl(options.publicUrl);
   const stats = createStatsRecorder();
+  const throttle = createSignInThrottle(options.signInThrottle);
   const shutdown = new AbortController();
   const faults = testMode ? createTokenFaults() : undefined;
 
@@ -173,6 +180,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       issuer,
       refreshTokens,
       checkCredentials: createCredentialChecker(users),
+      throttle,
       dpop,
       publicUrl,
       stats,
@@ -180,9 +188,11 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       ...(faults && { faults }),
       signal: shutdown.signal,
     }),
-    revoke: createRevokeEndpoint({ issuer, refreshTokens, stats, clientId }),
+    revoke: createRevokeEndpoint({ issuer, refreshTokens, stats, clientId, dpop, publicUrl }),
     jwks: createJwksEndpoint(issuer),
-    ...(faults && { test: createTestRoutes({ issuer, refreshTokens, dpop, faults, stats }) }),
+    ...(faults && {
+      test: createTestRoutes({ issuer, refreshTokens, dpop, faults, stats, throttle }),
+    }),
   });
   const rpc = createRpcHandler({
     issuer,

@@ -19,6 +19,10 @@ export interface DemoStats {
   rotations: number;
   /** Spent refresh tokens presented again; each revoked its family. */
   reuseDetections: number;
+  /** Passwords checked at `/auth/token` (right or wrong); a throttled sign-in is not checked. */
+  passwordChecks: number;
+  /** Sign-ins answered 429 without their password being checked: the account must wait. */
+  throttledSignIns: number;
   /** `400 {"error": "invalid_grant"}` answers (unknown, expired, revoked, reused, wrong key). */
   invalidGrants: number;
   /** Requests that reached `/auth/revoke`, whatever their outcome. */
@@ -42,6 +46,8 @@ export interface DemoStats {
 /** The plain counters of {@link DemoStats} that {@link StatsRecorder.count} increments. */
 export type Counter =
   | "passwordSignIns"
+  | "passwordChecks"
+  | "throttledSignIns"
   | "refreshRequests"
   | "rotations"
   | "reuseDetections"
@@ -113,6 +119,8 @@ function empty(): DemoStats {
     unauthenticated: 0,
     calls: {},
     passwordSignIns: 0,
+    passwordChecks: 0,
+    throttledSignIns: 0,
     refreshRequests: 0,
     rotations: 0,
     reuseDetections: 0,

@@ -9,6 +9,7 @@ import {
   sendText,
 } from "./http-io.js";
 import { MAX_REFRESH_TTL_SECONDS, type RefreshTokenStore } from "./refresh-tokens.js";
+import type { SignInThrottle } from "./sign-in-throttle.js";
 import type { StatsRecorder } from "./stats.js";
 import type { RouteHandler } from "./token-endpoint.js";
 import { parseTokenFault, type TokenFaults } from "./token-faults.js";
@@ -24,6 +25,8 @@ export interface TestRoutesOptions {
   dpop: DpopVerifier;
   faults: TokenFaults;
   stats: StatsRecorder;
+  /** The sign-in backoff, which a reset forgets. */
+  throttle: SignInThrottle;
 }
 
 /**
@@ -36,12 +39,12 @@ export interface TestRoutesOptions {
  * - `POST /test/token-ttl` `{"seconds": n}`: lifetime of future access tokens, 0–86400 (204).
  * - `POST /test/refresh-ttl` `{"seconds": n}`: lifetime of future refresh tokens, 0–2592000 (204).
  * - `POST /test/dpop-nonces` `{"on": boolean}`: start or stop requiring DPoP nonces (204).
- * - `POST /test/reset`: clear faults and stats, restore the configured lifetimes and nonce
- *   setting (204).
+ * - `POST /test/reset`: clear faults, stats and the sign-in backoff, restore the configured
+ *   lifetimes and nonce setting (204).
  * - `GET /test/stats`: the counters as JSON, see `DemoStats`.
  */
 export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
-  const { issuer, refreshTokens, dpop, faults, stats } = options;
+  const { issuer, refreshTokens, dpop, faults, stats, throttle } = options;
   const configuredNonces = dpop.requireNonces();
   const configuredTtl = issuer.ttlSeconds();
   const configuredRefreshTtl = refreshTokens.ttlSeconds();
@@ -113,6 +116,7 @@ export function createTestRoutes(options: TestRoutesOptions): RouteHandler {
       handle: async (_req, res) => {
         faults.clear();
         stats.reset();
+        throttle.clear();
         issuer.setTtlSeconds(configuredTtl);
         refreshTokens.setTtlSeconds(configuredRefreshTtl);
         dpop.setRequireNonces(configuredNonces);

@@ -5,6 +5,7 @@ import { DpopProofError, type DpopVerifier } from "./dpop-proof.js";
 import {
   isFormRequest,
   isJsonObject,
+  isJsonRequest,
   readFormBody,
   readJsonBody,
   sendJson,
@@ -14,7 +15,8 @@ import {
 import { sendOAuthError } from "./oauth-error.js";
 import { parseOAuthTokenRequest, type TokenRequest } from "./oauth-token-request.js";
 import type { PublicUrl } from "./public-url.js";
-import type { RefreshGrant, RefreshProblem, RefreshTokenStore } from "./refresh-tokens.js";
+import type { RefreshGrant, RefreshTokenStore } from "./refresh-tokens.js";
+import type { SignInThrottle } from "./sign-in-throttle.js";
 import type { StatsRecorder } from "./stats.js";
 import type { TokenFault, TokenFaults } from "./token-faults.js";
 import type { TokenIssuer } from "./token-issuer.js";
@@ -25,6 +27,8 @@ export interface TokenEndpointOptions {
   /** Starts a refresh-token family at each sign-in and rotates it at each refresh. */
   refreshTokens: RefreshTokenStore;
   checkCredentials: CredentialChecker;
+  /** Per-account backoff: how long an account must wait before its password is checked. */
+  throttle: SignInThrottle;
   /** Checks the `DPoP` header of a token request, when there is one. */
   dpop: DpopVerifier;
   /** The URL clients use for this endpoint, which a DPoP proof's `htu` must name. */
@@ -57,13 +61,14 @@ export interface TokenResponseBody {
 
 const PASSWORD_SHAPE = 'expected {"username": string, "password": string}';
 
-const REFUSALS: Record<RefreshProblem, string> = {
-  unknown: "refresh token is unknown",
-  expired: "refresh token has expired",
-  revoked: "refresh token has been revoked",
-  reused: "refresh token was already used; its whole family is now revoked",
-  "wrong-key": "refresh token is bound to another DPoP key",
-};
+/**
+ * The one description of every refused refresh token (unknown, expired, revoked, reused, or bound
+ * to a key the request did not prove): a thief's answer never tells a live token from a dead one.
+ */
+export const REFRESH_REFUSAL = "the refresh token is invalid";
+
+const UNSUPPORTED_TYPE =
+  "content type must be application/x-www-form-urlencoded (OAuth) or application/json";
 
 /**
  * Creates the `POST /auth/token` handler. Two dialects, told apart by the content type:
@@ -84,12 +89,21 @@ const REFUSALS: Record<RefreshProblem, string> = {
  * (`cnf.jkt`, `token_type: "DPoP"`), and so is a new refresh-token family: refreshing it then needs
  * a proof by the same key. A refused proof answers 400 `{"error": "invalid_dpop_proof"}`, or
  * `{"error": "use_dpop_nonce"}` with a `DPoP-Nonce` header when a nonce is required; while nonces
- * are required, every answer carries a current `DPoP-Nonce`.
- * 405 for other methods, 413 above 16 KiB. Neither passwords nor tokens are ever logged or echoed.
+ * are required, every answer carries a current `DPoP-Nonce`. A refresh token of a bound family is
+ * looked at only with a proof by its key: without one, the answer is the same `invalid_grant` as
+ * for a token never issued. A proof is verified (and its `jti` remembered) only after the
+ * password was right or the refresh token known, so unauthenticated requests cost no memory.
+ *
+ * After five wrong passwords in a row an account waits before its next password is checked
+ * (`throttle`): 429 with `Retry-After`, and the password is not looked at. 405 for other
+ * methods, 415 for a body that is neither form nor JSON (a `text/plain` sign-in would be a
+ * cross-site request without a CORS preflight), 413 above 16 KiB. Neither passwords nor tokens
+ * are ever logged or echoed.
  */
 export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler {
-  const { issuer, refreshTokens, checkCredentials, dpop, publicUrl, stats, faults, signal } =
+  const { issuer, refreshTokens, checkCredentials, throttle, dpop, publicUrl, stats, faults } =
     options;
+  const { signal } = options;
   const { clientId } = options;
 
   async function answerTokens(res: ServerResponse, grant: RefreshGrant): Promise<void> {
@@ -107,28 +121,39 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
     sendJson(res, 200, body, { "cache-control": "no-store", pragma: "no-cache" });
   }
 
-  /** The proof's key thumbprint; undefined without a proof; "answered" after a 400. */
+  /**
+   * The proof's key thumbprint; undefined without a proof (none needed: no `bound` key);
+   * "without-key" when `bound` was not proved (nothing answered yet); "answered" after a 400.
+   */
   async function checkProof(
     req: IncomingMessage,
     res: ServerResponse,
-  ): Promise<string | undefined | "answered"> {
+    bound?: string,
+  ): Promise<string | undefined | "answered" | "without-key"> {
     const header = req.headers.dpop;
-    if (header === undefined) return undefined;
+    if (header === undefined && bound === undefined) return undefined;
     // Two DPoP headers make a malformed proof, as RFC 9449 §4.3 asks.
     const proof = Array.isArray(header) ? header.join(", ") : header;
     try {
       const { jkt } = await dpop.verify(proof, {
         method: "POST",
         url: publicUrl.ofRequest(req),
+        ...(bound !== undefined && { jkt: bound }),
       });
       return jkt;
     } catch (e) {
       if (!(e instanceof DpopProofError)) throw e;
       stats.count(e.code === "use_dpop_nonce" ? "dpopNonceChallenges" : "invalidDpopProofs");
+      if (e.withoutKey) return "without-key";
       sendOAuthError(res, 400, e.code, e.message);
       return "answered";
     }
   }
+
+  const refuseRefresh = (res: ServerResponse) => {
+    stats.count("invalidGrants");
+    sendOAuthError(res, 400, "invalid_grant", REFRESH_REFUSAL);
+  };
 
   return async (req, res) => {
     // While nonces are required, every answer (errors included) tells the client the current one.
@@ -137,6 +162,10 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
     stats.tokenRequest();
     if (req.method !== "POST") return sendMethodNotAllowed(res, ["POST"]);
     const oauth = isFormRequest(req);
+    if (!oauth && !isJsonRequest(req)) {
+      req.resume();
+      return sendText(res, 415, UNSUPPORTED_TYPE);
+    }
     const body = oauth ? await readFormBody(req) : await readJsonBody(req);
     const fault = faults?.take();
     if (fault && (await answeredByFault(fault, req, res, signal))) return;
@@ -165,26 +194,44 @@ export function createTokenEndpoint(options: TokenEndpointOptions): RouteHandler
       request = parsed;
     }
 
-    if (request.grant === "refresh_token") stats.count("refreshRequests");
-    const jkt = await checkProof(req, res);
-    if (jkt === "answered") return;
-
     if (request.grant === "password") {
-      if (!checkCredentials(request.username, request.password)) {
+      const { username, password } = request;
+      const waitMs = throttle.waitMs(username);
+      if (waitMs > 0) {
+        stats.count("throttledSignIns");
+        const retryAfter = String(Math.ceil(waitMs / 1000));
+        const text = "too many wrong passwords for this account: try again later";
+        return oauth
+          ? sendOAuthError(res, 429, "invalid_request", text, { "retry-after": retryAfter })
+          : sendText(res, 429, text, { "retry-after": retryAfter });
+      }
+      stats.count("passwordChecks");
+      const right = checkCredentials(username, password);
+      throttle.checked(username, right);
+      if (!right) {
         // OAuth says it with invalid_grant (RFC 6749 §5.2); the JSON login API as it always did.
         return oauth
           ? sendOAuthError(res, 400, "invalid_grant", "invalid username or password")
           : sendText(res, 401, "invalid username or password");
       }
+      const jkt = await checkProof(req, res);
+      if (jkt === "answered" || jkt === "without-key") return;
       stats.count("passwordSignIns");
-      return answerTokens(res, refreshTokens.start(request.username, jkt));
+      return answerTokens(res, refreshTokens.start(username, jkt));
     }
 
+    stats.count("refreshRequests");
+    // Unknown tokens are refused before the proof is looked at (its jti is not remembered);
+    // a bound family's token is looked at only with a proof by its key.
+    const binding = refreshTokens.bindingOf(request.refreshToken);
+    if (binding === undefined) return refuseRefresh(res);
+    const jkt = await checkProof(req, res, binding.jkt);
+    if (jkt === "answered") return;
+    if (jkt === "without-key") return refuseRefresh(res);
     const rotated = refreshTokens.rotate(request.refreshToken, jkt);
     if ("problem" in rotated) {
       if (rotated.problem === "reused") stats.count("reuseDetections");
-      stats.count("invalidGrants");
-      return sendOAuthError(res, 400, "invalid_grant", REFUSALS[rotated.problem]);
+      return refuseRefresh(res);
     }
     stats.count("rotations");
     return answerTokens(res, rotated);

@@ -180,6 +180,7 @@ const SESSION_END_TEXT: Record<SessionEndReason, string> = {
   "credentials-refused": "the token endpoint refused the credentials",
   "token-refused": "the server refused a token fetched to replace a refused one",
   "refresh-token-refused": "the token endpoint refused the refresh token",
+  "sign-in-required": "there is no session: sign in",
 };
 
 function signOut(): void {

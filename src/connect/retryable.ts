@@ -1,5 +1,6 @@
-import { reportError } from "../core/report-error.js";
-import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
+import { GrpcCode } from "../core/codes.js";
+import { callApp } from "../core/report-error.js";
+import { TokenFetchError } from "../core/token-fetch-error.js";
 
 /**
  * For query layers that retry failed calls on their own (TanStack Query's `retry`, Connect-Query
@@ -9,7 +10,8 @@ import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
  * request, and a refused sign-in needs the user), and for a cancelled call. Yes for anything
  * else, such as the server being unavailable.
  *
- * Takes a `ConnectError` or grpc-web's `RpcError` (anything with a numeric `code`).
+ * Takes a `ConnectError` or grpc-web's `RpcError` (anything with a numeric `code`); `isAuthError`,
+ * typed for the error your query layer holds (`E`), is the one the interceptor was given.
  *
  * @example
  * ```ts
@@ -18,18 +20,15 @@ import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
  * });
  * ```
  */
-export function isRetryableError(
+export function isRetryableError<E = unknown>(
   error: unknown,
-  options: { isAuthError?: ((error: never) => boolean) | undefined } = {},
+  options: { isAuthError?: ((error: E) => boolean) | undefined } = {},
 ): boolean {
   if (typeof error !== "object" || error === null) return true;
   const { code, cause } = error as { code?: unknown; cause?: unknown };
   if (cause instanceof TokenFetchError) return false;
-  if (code === TokenFetchCode.Unauthenticated || code === TokenFetchCode.Canceled) return false;
-  try {
-    return options.isAuthError?.(error as never) !== true;
-  } catch (failure) {
-    reportError(failure);
-    return true;
-  }
+  if (code === GrpcCode.Unauthenticated || code === GrpcCode.Canceled) return false;
+  // A predicate that throws is reported, and the failure counts as retryable.
+  const { isAuthError } = options;
+  return isAuthError === undefined || !callApp(() => isAuthError(error as E) === true, false);
 }

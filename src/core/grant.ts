@@ -59,6 +59,37 @@ export interface DpopSigner {
   proof(method: string, url: string, accessToken?: string): Promise<string>;
   /** Keeps a nonce the server at `url`'s origin handed out (its `DPoP-Nonce` header). */
   nonce(url: string, nonce: string): void;
+  /**
+   * Learns the clock of the server at `url`'s origin from an answer's `Date` header (`null` or
+   * unparsable: ignored), refusals included: later proofs for that origin (and for origins not
+   * heard from yet) are dated on it, so a page whose clock is off recovers after one refused
+   * proof. Returns whether it changed the clock proofs are dated on: a request refused with
+   * `invalid_dpop_proof` is then worth sending once more.
+   */
+  serverDate(url: string, date: string | null | undefined): boolean;
+}
+
+/**
+ * A source's DPoP key as a grant sees it outside a fetch (through {@link TokenGrant.attach}): what
+ * a sign-in by redirect needs to name the key before it leaves the page and to find it again when
+ * the page comes back.
+ */
+export interface DpopKeyHandle extends DpopSigner {
+  /** The RFC 7638 SHA-256 thumbprint of the public key, base64url: what `dpop_jkt` names. */
+  thumbprint(): Promise<string>;
+  /** The key pair the source signs with (its private key non-extractable), made now if needed. */
+  keyPair(): Promise<CryptoKeyPair>;
+  /**
+   * Signs with `pair` from now on if the source has no key yet (with `shareAcrossTabs`, if no
+   * other tab has one either). Resolves whether the source's key is now `pair`'s.
+   */
+  adopt(pair: CryptoKeyPair): Promise<boolean>;
+}
+
+/** What `createTokenSource` hands its grant once, at creation (see {@link TokenGrant.attach}). */
+export interface GrantAttachment {
+  /** With `dpop`: the source's key; `undefined` for a source of bearer tokens. */
+  dpop: DpopKeyHandle | undefined;
 }
 
 /** What a grant's `revoke` is called with. */
@@ -67,6 +98,11 @@ export interface RevokeContext {
   state: string;
   /** Aborts after `timeoutMs`: a revocation that takes longer counts as failed. */
   signal: AbortSignal;
+  /**
+   * With `dpop`: signs proofs with the key the session's tokens were bound to (the source has
+   * already moved to a new key), for a server that revokes bound tokens only with their proof.
+   */
+  dpop?: DpopSigner | undefined;
 }
 
 /**
@@ -90,4 +126,10 @@ export interface TokenGrant {
    * one tab at a time refreshes and hands the new state to the others. Default: `false`.
    */
   persistent?: boolean | undefined;
+  /**
+   * Called once by `createTokenSource`, before any fetch, with what the source is made of: for a
+   * grant that works outside a fetch too (`authorizationCodeGrant` names the DPoP key in its
+   * authorization request). A grant belongs to one source.
+   */
+  attach?: ((source: GrantAttachment) => void) | undefined;
 }

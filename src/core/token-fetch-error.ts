@@ -1,4 +1,5 @@
 import type { Code } from "@connectrpc/connect";
+import { GrpcCode } from "./codes.js";
 
 /**
  * The Connect codes a failed token fetch maps to. They are plain numbers so the
@@ -7,13 +8,13 @@ import type { Code } from "@connectrpc/connect";
  */
 export const TokenFetchCode = {
   /** 1: the fetch was abandoned, e.g. by `clear()`. */
-  Canceled: 1 as Code.Canceled,
+  Canceled: GrpcCode.Canceled as Code.Canceled,
   /** 13: the endpoint answered, but not with a usable token. */
-  Internal: 13 as Code.Internal,
+  Internal: GrpcCode.Internal as Code.Internal,
   /** 14: the endpoint could not be reached, timed out, or answered 408, 429 or 5xx. */
-  Unavailable: 14 as Code.Unavailable,
+  Unavailable: GrpcCode.Unavailable as Code.Unavailable,
   /** 16: the endpoint refused the credentials or refresh token (`invalid_grant`; see codeForStatus). */
-  Unauthenticated: 16 as Code.Unauthenticated,
+  Unauthenticated: GrpcCode.Unauthenticated as Code.Unauthenticated,
 } as const;
 
 /** One of the codes in {@link TokenFetchCode}. */
@@ -40,9 +41,14 @@ export interface TokenFetchErrorOptions {
 
 /**
  * Why a session ended: the endpoint refused the credentials, the server refused a token that was
- * just fetched, or the endpoint refused the refresh token.
+ * just fetched, the endpoint refused the refresh token, or there is nothing to get a token with
+ * until the user signs in (`authorizationCodeGrant`: call `signIn()`).
  */
-export type SessionEndReason = "credentials-refused" | "token-refused" | "refresh-token-refused";
+export type SessionEndReason =
+  | "credentials-refused"
+  | "token-refused"
+  | "refresh-token-refused"
+  | "sign-in-required";
 
 /**
  * A token could not be obtained. It is the `cause` of the `ConnectError` a call

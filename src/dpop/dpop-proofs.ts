@@ -1,20 +1,11 @@
-import { GrpcCode } from "../core/codes.js";
-import type { DpopSigner } from "../core/grant.js";
-import type { ProofScheme } from "../core/proof-scheme.js";
 import type { TabLink } from "../core/tab-sharing.js";
+import { createDpopKey, type DpopKey } from "./dpop-key.js";
+import type { DpopKeyRejectedError } from "./dpop-key-error.js";
 import { checkKeyPair, publicJwkOf, thumbprintOf } from "./key-pair.js";
+import type { DpopKeyStore } from "./key-store.js";
 
-/**
- * Keeps a DPoP key pair beyond the page, for apps that want one key per browser rather than per
- * page load. The key stays non-extractable: a store holds the `CryptoKey` objects, never their
- * bytes. `indexedDbKeyStore()` is one.
- */
-export interface DpopKeyStore {
-  /** The key pair saved last, or `undefined`. */
-  load(): Promise<CryptoKeyPair | undefined>;
-  /** Saves the key pair the source just made. */
-  save(pair: CryptoKeyPair): Promise<void>;
-}
+export type { DpopKey } from "./dpop-key.js";
+export type { DpopKeyStore } from "./key-store.js";
 
 /** Options for {@link dpopProofs}. */
 export interface DpopProofsOptions {
@@ -26,7 +17,12 @@ export interface DpopProofsOptions {
    * store's key, another tab's, or a new one per token source.
    */
   keyPair?: CryptoKeyPair | undefined;
-  /** Where the key pair outlives the page. Default: none, a new key per token source. */
+  /**
+   * Where the key pair outlives the page. Default: none, a new key per token source. Other code of
+   * the origin can write it too, so a pair it holds (like one another tab hands over) is used only
+   * if it passes the rule `keyPair` must pass and its public key verifies what its private key
+   * signs; any other is reported as a {@link DpopKeyRejectedError} and a new pair made in its place.
+   */
   store?: DpopKeyStore | undefined;
 }
 
@@ -46,34 +42,15 @@ export interface BindableDpopProofs extends DpopProofs {
   readonly bind: (tabs: TabLink | undefined) => DpopKey;
 }
 
-/** A source's DPoP key: signs proofs for its grant and its interceptors, keeps nonces per origin. */
-export interface DpopKey extends DpopSigner, ProofScheme {}
-
-interface Key {
-  privateKey: CryptoKey;
-  /** The proof's protected header, base64url: the same for every proof. */
-  header: string;
-}
-
-const encoder = new TextEncoder();
-
-/** A `WWW-Authenticate` challenge for the DPoP scheme asking for a nonce (RFC 9449 §9). */
-const USE_DPOP_NONCE = /(?:^|,)\s*DPoP\s[\s\S]*?\berror\s*=\s*"?use_dpop_nonce\b/i;
-
-function headerOf(
-  headers: Headers | Readonly<Record<string, string>> | undefined,
-  name: string,
-): string | undefined {
-  if (headers instanceof Headers) return headers.get(name) ?? undefined;
-  return headers?.[name];
-}
-
 /**
  * DPoP (RFC 9449) for a token source: `createTokenSource({ fetchToken, dpop: dpopProofs() })`.
- * The source makes one ECDSA P-256 key pair with `extractable: false` and uses it for its whole
- * life (with `shareAcrossTabs`, every tab uses the same one). The grants send a proof to the token
- * endpoint and get tokens bound to the key; the interceptors send `authorization: DPoP <token>`
- * and a fresh `dpop` proof on every attempt, and answer a server's nonce challenge with one replay.
+ * The source makes one ECDSA P-256 key pair with `extractable: false` and uses it until sign-out
+ * (`clear()` makes a new one; with `shareAcrossTabs`, every tab uses the same one). The grants
+ * send a proof to the token endpoint and get tokens bound to the key; the interceptors send
+ * `authorization: DPoP <token>` and a fresh `dpop` proof on every attempt, and answer a server's
+ * nonce challenge with one replay. Proofs are dated (`iat`) on the server's clock once an answer
+ * from its origin (its `Date` header) has told it, so a page whose clock is off recovers after
+ * one refused proof: the refused call is replayed once with a proof on the server's clock.
  *
  * @example
  * ```ts
@@ -94,7 +71,10 @@ function bindableDpopProofs(options: DpopProofsOptions): BindableDpopProofs {
     store !== undefined &&
     (typeof store?.load !== "function" || typeof store.save !== "function")
   ) {
-    throw new TypeError("dpopProofs: store must be { load(), save(pair) }");
+    throw new TypeError("dpopProofs: store must be { load(), save(pair), delete?() }");
+  }
+  if (store?.delete !== undefined && typeof store.delete !== "function") {
+    throw new TypeError("dpopProofs: store.delete must be a function when given");
   }
   if (keyPair !== undefined) checkKeyPair(keyPair);
   let thumbprint: Promise<string> | undefined;
@@ -110,152 +90,4 @@ function bindableDpopProofs(options: DpopProofsOptions): BindableDpopProofs {
       return thumbprint;
     },
   };
-}
-
-function createDpopKey(
-  store: DpopKeyStore | undefined,
-  tabs: TabLink | undefined,
-  given: CryptoKeyPair | undefined,
-): DpopKey {
-  let key: Promise<Key> | undefined;
-  const nonces = new Map<string, string>();
-  // The last token's hash: the same token is proved on many calls.
-  let athFor = "";
-  let ath = "";
-
-  let ready: Key | undefined;
-  const keyOf = async (): Promise<Key> => {
-    key ??= loadKey(store, tabs, given);
-    const loading = key;
-    try {
-      ready = await loading;
-      return ready;
-    } catch (error) {
-      // A failure is not kept (unless a newer try replaced it): the next proof tries again.
-      if (key === loading) key = undefined;
-      throw error;
-    }
-  };
-  const targetOf = urlParts();
-
-  const signer: DpopKey = {
-    async proof(method, url, accessToken) {
-      const { privateKey, header } = ready ?? (await keyOf());
-      const { origin, htu } = targetOf(url);
-      const claims: Record<string, string | number> = {
-        jti: randomId(),
-        htm: method,
-        htu,
-        iat: Math.floor(Date.now() / 1000),
-      };
-      if (accessToken !== undefined) {
-        if (athFor !== accessToken) {
-          ath = base64url(await crypto.subtle.digest("SHA-256", encoder.encode(accessToken)));
-          athFor = accessToken;
-        }
-        claims.ath = ath;
-      }
-      const nonce = nonces.get(origin);
-      if (nonce !== undefined) claims.nonce = nonce;
-      // The claims are ASCII (a parsed URL, base64url, a checked nonce): btoa takes them as they are.
-      const input = `${header}.${base64urlOf(btoa(JSON.stringify(claims)))}`;
-      const signature = await crypto.subtle.sign(
-        { name: "ECDSA", hash: "SHA-256" },
-        privateKey,
-        encoder.encode(input),
-      );
-      return `${input}.${base64url(signature)}`;
-    },
-    nonce(url, nonce) {
-      // RFC 9449's NQCHAR: visible ASCII but `"` and `\`.
-      if (/^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/.test(nonce)) nonces.set(targetOf(url).origin, nonce);
-    },
-    scheme: "DPoP",
-    // The call's URL without query or fragment is the proof's htu; calls are always POSTs.
-    async prove(url, token) {
-      const nonce = nonces.get(targetOf(url).origin);
-      return { headers: { dpop: await signer.proof("POST", url, token) }, nonce };
-    },
-    challenge(url, { code, headers }, sent) {
-      const nonce = headerOf(headers, "dpop-nonce");
-      // A new nonce on any answer is kept for the next proofs.
-      if (nonce !== undefined && nonce !== "") signer.nonce(url, nonce);
-      if (
-        code !== GrpcCode.Unauthenticated ||
-        !USE_DPOP_NONCE.test(headerOf(headers, "www-authenticate") ?? "")
-      ) {
-        return undefined;
-      }
-      // Worth one more attempt only with a nonce other than the one this attempt's proof carried.
-      return nonce !== undefined && nonce !== "" && nonce !== sent?.nonce;
-    },
-  };
-  return signer;
-}
-
-/** The source's key pair: the one given, the store's, another tab's, or a new one; and its header. */
-async function loadKey(
-  store: DpopKeyStore | undefined,
-  tabs: TabLink | undefined,
-  given: CryptoKeyPair | undefined,
-): Promise<Key> {
-  if (given !== undefined) await store?.save(given).catch(() => {});
-  const stored = given ?? (await store?.load().catch(() => undefined));
-  const pair =
-    stored ??
-    (await (tabs === undefined
-      ? generate(store)
-      : tabs.shared("dpop-key", () => generate(store), isKeyPair)));
-  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
-  const header = {
-    typ: "dpop+jwt",
-    alg: "ES256",
-    jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
-  };
-  return {
-    privateKey: pair.privateKey,
-    header: base64url(encoder.encode(JSON.stringify(header))),
-  };
-}
-
-/** A URL's origin and its `htu` (no query or fragment); calls go to few URLs, each parsed once. */
-function urlParts(): (url: string) => { origin: string; htu: string } {
-  const parts = new Map<string, { origin: string; htu: string }>();
-  return (url) => {
-    let known = parts.get(url);
-    if (known === undefined) {
-      const parsed = new URL(url, globalThis.location?.href);
-      known = { origin: parsed.origin, htu: parsed.origin + parsed.pathname };
-      if (parts.size >= 64) parts.clear();
-      parts.set(url, known);
-    }
-    return known;
-  };
-}
-
-async function generate(store: DpopKeyStore | undefined): Promise<CryptoKeyPair> {
-  // Non-extractable: the private key can sign here, and never leave as bytes.
-  const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
-    "sign",
-    "verify",
-  ])) as CryptoKeyPair;
-  await store?.save(pair).catch(() => {});
-  return pair;
-}
-
-function isKeyPair(value: unknown): value is CryptoKeyPair {
-  const pair = value as Partial<CryptoKeyPair> | undefined;
-  return pair?.privateKey instanceof CryptoKey && pair.publicKey instanceof CryptoKey;
-}
-
-function randomId(): string {
-  return base64url(crypto.getRandomValues(new Uint8Array(16)));
-}
-
-function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  return base64urlOf(btoa(String.fromCharCode(...new Uint8Array(bytes))));
-}
-
-function base64urlOf(base64: string): string {
-  return base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

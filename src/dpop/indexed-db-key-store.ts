@@ -1,4 +1,4 @@
-import type { DpopKeyStore } from "./dpop-proofs.js";
+import type { DpopKeyStore } from "./key-store.js";
 
 const STORE = "keys";
 const KEY = "dpop";
@@ -50,6 +50,9 @@ export function indexedDbKeyStore(database = "grpc-web-auth-dpop"): DpopKeyStore
     },
     async save(pair) {
       await run("readwrite", (store) => store.put(pair, KEY));
+    },
+    async delete() {
+      await run("readwrite", (store) => store.delete(KEY));
     },
   };
 }

@@ -101,70 +101,102 @@ export class ReplayingStream implements ClientReadableStream<unknown> {
       inner.cancel();
       return;
     }
-    const canReplay = call.canReplay();
     this.#inner = inner;
-    let sawData = false;
-    let abandoned = false;
-    let completed = false;
-    let erred = false;
-    let heldUnknown: RpcError | undefined;
-    // Held until we know this attempt is the one the caller gets: a replayed attempt leaves no trace.
-    const heldMetadata: Metadata[] = [];
-    const release = () => {
-      for (const metadata of heldMetadata.splice(0)) this.#emit("metadata", metadata);
+    const attempt: Attempt = {
+      call,
+      canReplay: call.canReplay(),
+      sawData: false,
+      abandoned: false,
+      completed: false,
+      erred: false,
+      heldUnknown: undefined,
+      heldMetadata: [],
     };
-    inner.on("metadata", (metadata: Metadata) => {
-      if (abandoned) return;
-      completed = true;
-      if (sawData || !canReplay) this.#emit("metadata", metadata);
-      else heldMetadata.push(metadata);
-    });
-    inner.on("data", (data: unknown) => {
-      if (abandoned) return;
-      if (!sawData) call.succeeded();
-      sawData = true;
-      release();
-      this.#emit("data", data);
-    });
-    inner.on("error", (error: RpcError) => {
-      if (abandoned) return;
-      if (error.code === GrpcCode.Unknown && !sawData && !completed) {
-        heldUnknown ??= error;
-        return;
-      }
-      heldUnknown = undefined;
-      erred = true;
-      if (sawData) {
-        call.failedAfterData(failureOf(error));
-      } else {
-        const replay = call.replay(failureOf(error));
-        if (replay !== undefined) {
-          abandoned = true;
-          replay.then(
-            () => this.#start(call),
-            (failure: unknown) => this.#fail(toRpcError(failure)),
-          );
-          return;
-        }
-      }
-      release();
-      this.#emit("error", error);
-    });
-    inner.on("status", (status: Status) => {
-      // The statuses that echo a held Unknown are not news either.
-      if (abandoned || (heldUnknown !== undefined && !completed)) return;
-      release();
-      this.#emit("status", status);
-    });
-    inner.on("end", () => {
-      if (abandoned) return;
-      release();
-      if (heldUnknown !== undefined) {
-        this.#fail(heldUnknown);
-        return;
-      }
-      if (!sawData && !erred) call.succeeded();
-      this.#emit("end");
-    });
+    inner.on("metadata", (metadata: Metadata) => this.#onMetadata(attempt, metadata));
+    inner.on("data", (data: unknown) => this.#onData(attempt, data));
+    inner.on("error", (error: RpcError) => this.#onError(attempt, error));
+    inner.on("status", (status: Status) => this.#onStatus(attempt, status));
+    inner.on("end", () => this.#onEnd(attempt));
   }
+
+  /** Held metadata goes out once this attempt is surely the one the caller gets. */
+  #release(attempt: Attempt): void {
+    for (const metadata of attempt.heldMetadata.splice(0)) this.#emit("metadata", metadata);
+  }
+
+  #onMetadata(attempt: Attempt, metadata: Metadata): void {
+    if (attempt.abandoned) return;
+    attempt.completed = true;
+    if (attempt.sawData || !attempt.canReplay) this.#emit("metadata", metadata);
+    else attempt.heldMetadata.push(metadata);
+  }
+
+  #onData(attempt: Attempt, data: unknown): void {
+    if (attempt.abandoned) return;
+    if (!attempt.sawData) attempt.call.succeeded();
+    attempt.sawData = true;
+    this.#release(attempt);
+    this.#emit("data", data);
+  }
+
+  #onError(attempt: Attempt, error: RpcError): void {
+    if (attempt.abandoned) return;
+    const { call } = attempt;
+    if (error.code === GrpcCode.Unknown && !attempt.sawData && !attempt.completed) {
+      attempt.heldUnknown ??= error;
+      return;
+    }
+    attempt.heldUnknown = undefined;
+    attempt.erred = true;
+    if (attempt.sawData) {
+      call.failedAfterData(failureOf(error));
+    } else {
+      const replay = call.replay(failureOf(error));
+      if (replay !== undefined) {
+        attempt.abandoned = true;
+        replay.then(
+          () => this.#start(call),
+          (failure: unknown) => this.#fail(toRpcError(failure)),
+        );
+        return;
+      }
+    }
+    this.#release(attempt);
+    this.#emit("error", error);
+  }
+
+  #onStatus(attempt: Attempt, status: Status): void {
+    // The statuses that echo a held Unknown are not news either.
+    if (attempt.abandoned || (attempt.heldUnknown !== undefined && !attempt.completed)) return;
+    this.#release(attempt);
+    this.#emit("status", status);
+  }
+
+  #onEnd(attempt: Attempt): void {
+    if (attempt.abandoned) return;
+    this.#release(attempt);
+    if (attempt.heldUnknown !== undefined) {
+      this.#fail(attempt.heldUnknown);
+      return;
+    }
+    if (!attempt.sawData && !attempt.erred) attempt.call.succeeded();
+    this.#emit("end");
+  }
+}
+
+/** One attempt of the stream, as its listeners see it. */
+interface Attempt {
+  call: CallReplay;
+  /** Whether a failure of this attempt could still be replayed. */
+  canReplay: boolean;
+  sawData: boolean;
+  /** Replaced by a replay: whatever it says now is no news. */
+  abandoned: boolean;
+  /** The runtime said the response completed (its `metadata` event). */
+  completed: boolean;
+  erred: boolean;
+  /** An early Unknown, held until the response completes and says its real code. */
+  heldUnknown: RpcError | undefined;
+  /** Held until this attempt is the one the caller gets: a replayed attempt leaves no trace. */
+  heldMetadata: Metadata[];
 }

@@ -57,6 +57,19 @@ export interface FirstToken {
   proven: boolean;
 }
 
+/** What the rules remember of one call. */
+interface CallState {
+  /** The token the current attempt sends, and its proof scheme (DPoP), if any. */
+  token: string;
+  scheme: ProofScheme | undefined;
+  /** The proof the current attempt sent. */
+  sent: Proof | undefined;
+  refreshed: boolean;
+  nonced: boolean;
+  /** The source was told a call succeeded with `token` (or knew it already). */
+  confirmed: boolean;
+}
+
 /**
  * Starts the rules for a call whose first attempt sends `first`. `started` is when the call began,
  * on the monotonic clock, for an adapter that starts the rules only once an attempt failed.
@@ -68,63 +81,67 @@ export function startCall(
   started: number = monotonic(),
 ): CallReplay {
   const { source } = rules;
-  const { token } = first;
-  let current = token;
-  let scheme: ProofScheme | undefined = source.proofFor?.(token);
-  let sent: Proof | undefined;
-  let refreshed = false;
-  let nonced = false;
-  let confirmed = first.proven;
-
-  const refresh = (failure: Failure): Promise<string> | undefined => {
-    // Asked once per failure: the app's predicate may be costly, or throw.
-    const refused = rules.isAuthError(failure.error);
-    if (refreshed || !refused) {
-      if (refused) source.invalidate(current);
-      return undefined;
-    }
-    refreshed = true;
-    const fresh = source.refresh(current, { signal: target.signal });
-    return awaitToken(fresh, target.signal, target.deadline).then((next) => {
-      rules.notifyReplay(target.method);
-      current = next;
-      scheme = source.proofFor?.(next);
-      confirmed = false;
-      return next;
-    });
+  const call: CallState = {
+    token: first.token,
+    scheme: source.proofFor?.(first.token),
+    sent: undefined,
+    refreshed: false,
+    nonced: false,
+    confirmed: first.proven,
   };
-
   return {
     get token() {
-      return current;
+      return call.token;
     },
-    header: () => rules.headerValue(current, scheme?.scheme),
+    header: () => rules.headerValue(call.token, call.scheme?.scheme),
     prove() {
-      if (scheme === undefined) return undefined;
-      return scheme.prove(target.url, current).then((proof) => {
-        sent = proof;
+      return call.scheme?.prove(target.url, call.token).then((proof) => {
+        call.sent = proof;
         return proof;
       });
     },
-    replay(failure) {
-      const challenged = scheme?.challenge(target.url, failure, sent);
-      // A nonce challenge is answered once with the same token, and never with a refresh.
-      if (challenged !== undefined) {
-        if (!challenged || nonced) return undefined;
-        nonced = true;
-        return Promise.resolve(current);
-      }
-      return refresh(failure);
-    },
-    canReplay: () => !refreshed || (scheme !== undefined && !nonced),
+    replay: (failure) => replay(rules, target, call, failure),
+    canReplay: () => !call.refreshed || (call.scheme !== undefined && !call.nonced),
     failedAfterData(failure) {
-      if (rules.isAuthError(failure.error)) source.invalidate(current);
+      if (rules.isAuthError(failure.error)) source.invalidate(call.token);
     },
     succeeded() {
-      if (confirmed) return;
-      confirmed = true;
-      source.proven?.(current);
+      if (call.confirmed) return;
+      call.confirmed = true;
+      source.proven?.(call.token);
     },
     elapsed: () => monotonic() - started,
   };
+}
+
+/** What follows a failure before any data: see {@link CallReplay.replay}. */
+function replay(
+  rules: ReplayRules,
+  target: CallTarget,
+  call: CallState,
+  failure: Failure,
+): Promise<string> | undefined {
+  const challenged = call.scheme?.challenge(target.url, failure, call.sent);
+  // A nonce challenge is answered once with the same token, and never with a refresh.
+  if (challenged !== undefined) {
+    if (!challenged || call.nonced) return undefined;
+    call.nonced = true;
+    return Promise.resolve(call.token);
+  }
+  // Asked once per failure: the app's predicate may be costly, or throw.
+  const refused = rules.isAuthError(failure.error);
+  const { source } = rules;
+  if (call.refreshed || !refused) {
+    if (refused) source.invalidate(call.token);
+    return undefined;
+  }
+  call.refreshed = true;
+  const fresh = source.refresh(call.token, { signal: target.signal });
+  return awaitToken(fresh, target.signal, target.deadline).then((next) => {
+    rules.notifyReplay(target.method);
+    call.token = next;
+    call.scheme = source.proofFor?.(next);
+    call.confirmed = false;
+    return next;
+  });
 }

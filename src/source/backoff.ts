@@ -1,3 +1,4 @@
+import { now } from "../core/clock.js";
 import { repeatedFailure, type TokenFetchError } from "../core/token-fetch-error.js";
 
 /** The first wait after a failure, in ms; it doubles with each failure in a row. */
@@ -24,9 +25,9 @@ export function createBackoff(random: () => number = Math.random): Backoff {
   let last: TokenFetchError | undefined;
   return {
     pending() {
-      if (last === undefined || Date.now() >= until) return undefined;
+      if (last === undefined || now() >= until) return undefined;
       const { code, status, message, oauthError } = last;
-      const seconds = Math.ceil((until - Date.now()) / 1000);
+      const seconds = Math.ceil((until - now()) / 1000);
       return repeatedFailure(`${message} (repeated: next try in ${seconds} s)`, {
         code,
         status,
@@ -37,13 +38,13 @@ export function createBackoff(random: () => number = Math.random): Backoff {
     fail(error) {
       failures++;
       const delay = Math.min(MAX_BACKOFF_MS, FIRST_DELAY_MS * 2 ** (failures - 1));
-      until = Date.now() + delay * (0.5 + random() / 2);
+      until = now() + delay * (0.5 + random() / 2);
       last = error;
       return until;
     },
     adopt(error, at) {
       // Bounded: a message from another tab cannot stop this one for longer than the cap.
-      until = Math.max(until, Math.min(at, Date.now() + MAX_BACKOFF_MS));
+      until = Math.max(until, Math.min(at, now() + MAX_BACKOFF_MS));
       last = error;
     },
     reset() {

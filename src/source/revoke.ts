@@ -1,5 +1,5 @@
 import { race } from "../core/abort.js";
-import type { TokenGrant } from "../core/grant.js";
+import type { DpopSigner, TokenGrant } from "../core/grant.js";
 import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
 import type { TokenEvent } from "../core/token-source.js";
 
@@ -10,16 +10,17 @@ import type { TokenEvent } from "../core/token-source.js";
  */
 export function revoke(
   grant: TokenGrant,
-  held: string,
+  held: { state: string; dpop: DpopSigner | undefined },
   timeoutMs: number,
   emit: (event: TokenEvent) => void,
 ): void {
   if (grant.revoke === undefined) return;
   const signal = AbortSignal.timeout(timeoutMs);
   const { revoke: send } = grant;
+  const { state, dpop } = held;
   // A revoke that throws at once, or returns no promise, must not break clear() either.
   race(
-    Promise.resolve().then(() => send({ state: held, signal })),
+    Promise.resolve().then(() => send({ state, signal, dpop })),
     { signal },
   ).catch((error: unknown) => {
     emit({ type: "revoke-failed", error: revokeFailure(error, signal, timeoutMs) });

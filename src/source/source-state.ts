@@ -1,5 +1,6 @@
 import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort.js";
 import { now } from "../core/clock.js";
+import type { DpopSigner } from "../core/grant.js";
 import type { SessionAnswer, SharedToken, SourceLink, TabLink } from "../core/tab-sharing.js";
 import { TokenFetchCode, type TokenFetchError } from "../core/token-fetch-error.js";
 import type { DpopKey } from "../dpop/dpop-proofs.js";
@@ -51,7 +52,9 @@ export function createSourceState(options: ResolvedOptions): SourceState {
   let tabs: TabLink | undefined;
   let dpop: DpopKey | undefined;
   const session = createSession(events.emit, (error, until) => tabs?.failed(error, until));
-  const steps = createSteps(options, cache, session, events);
+  // Sign-out gives up the DPoP key, so the next session's proofs are not linked to this one's.
+  const keys = { rotate: () => dpop?.rotate() };
+  const steps = createSteps(options, cache, session, events, keys);
   const flights = createFlights(session, {
     run(signal, rejected) {
       const own = () => fetchOwn({ options, cache, dpop, failed: steps.failed }, signal, rejected);
@@ -65,12 +68,15 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     failed: (error) => events.emit({ type: "error", error }),
   });
   // Another tab signed out without the state: the tab whose fetch made it revokes it.
-  const revokeLeft = (state: string) => revoke(grant, state, timeoutMs, events.emit);
+  const revokeLeft = (held: { state: string; dpop: DpopSigner | undefined }) =>
+    revoke(grant, held, timeoutMs, events.emit);
   tabs = crossTab?.link(
     linkFor(steps, cache, flights, options.refreshMarginMs, revokeLeft),
     timeoutMs,
   );
   dpop = options.dpop?.bind(tabs);
+  // A grant that works outside a fetch (a sign-in by redirect) gets the key once, now.
+  grant.attach?.({ dpop });
   let ended = false;
   let syncing: Promise<void> | undefined;
   /** A stale or expired token is refreshed now, once for every tab, rather than at the next call. */
@@ -105,8 +111,9 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     },
     signOutHere() {
       const dropped = steps.signOut(undefined, flights);
-      tabs?.cleared(dropped.token, dropped.state !== undefined);
-      if (dropped.state !== undefined) revoke(grant, dropped.state, timeoutMs, events.emit);
+      const { state, signer } = dropped;
+      tabs?.cleared(dropped.token, state !== undefined);
+      if (state !== undefined) revoke(grant, { state, dpop: signer }, timeoutMs, events.emit);
     },
     obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
     syncing: () => syncing,
@@ -128,6 +135,7 @@ function createSteps(
   cache: TokenCache,
   session: Session,
   events: TokenEvents,
+  keys: { rotate(): DpopSigner | undefined },
 ) {
   let bearerTold = false;
   return {
@@ -157,9 +165,11 @@ function createSteps(
       session.reset();
       flights.abandon(cleared());
       options.grant.reset?.();
+      // The old key still signs the revocation of what was bound to it.
+      const signer = keys.rotate();
       bearerTold = false;
       events.emit({ type: "cleared" });
-      return dropped;
+      return { ...dropped, signer };
     },
   };
 }
@@ -172,7 +182,7 @@ function linkFor(
   cache: TokenCache,
   flights: Flights,
   refreshMarginMs: number,
-  revokeLeft: (state: string) => void,
+  revokeLeft: (held: { state: string; dpop: DpopSigner | undefined }) => void,
 ): SourceLink {
   return {
     announced(offered) {
@@ -197,7 +207,8 @@ function linkFor(
     cleared(token, revoked) {
       const owner = cache.owner;
       const dropped = steps.signOut(token, flights);
-      if (!revoked && owner && dropped.state !== undefined) revokeLeft(dropped.state);
+      const { state, signer } = dropped;
+      if (!revoked && owner && state !== undefined) revokeLeft({ state, dpop: signer });
     },
     answer(asked) {
       const retired = asked !== undefined && cache.isRetired(asked);

@@ -74,6 +74,7 @@ const REASONS: readonly SessionEndReason[] = [
   "credentials-refused",
   "token-refused",
   "refresh-token-refused",
+  "sign-in-required",
 ];
 
 /** A failure as tabs share it: its code, status and reason; never its text, cause or excerpt. */

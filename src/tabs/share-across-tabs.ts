@@ -1,15 +1,18 @@
 import type { SessionAnswer, TabSharing, TabSharingLink } from "../core/tab-sharing.js";
 import { createTabLink, type TabApis } from "./tab-link.js";
 
-export type { TabApis } from "./tab-link.js";
-
 /** Options for {@link shareAcrossTabs}. */
 export interface ShareAcrossTabsOptions {
   /**
    * Web Locks and BroadcastChannel to use instead of the browser's (for tests or polyfills).
    * Default: the browser's; where either is missing, the source works per tab.
    */
-  apis?: TabApis | undefined;
+  apis?:
+    | {
+        locks: Pick<LockManager, "request">;
+        BroadcastChannel: new (name: string) => BroadcastChannel;
+      }
+    | undefined;
 }
 
 /** Channels in use per lock manager (one per page in a browser): a second source must not join. */

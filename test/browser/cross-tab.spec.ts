@@ -87,7 +87,8 @@ test("closing the tab that holds the lock mid-fetch lets another tab fetch; none
   // The first token request hangs for 20 s: the holder takes the lock and waits on it.
   await backend.tokenFault({ delayMs: 20_000, times: 1 });
   void whoAmI(holder).catch(() => {});
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // The holder has the lock once its token request reached the backend.
+  await expect.poll(async () => (await backend.stats()).tokenRequests).toBe(1);
   const started = Date.now();
   const waiting = whoAmI(waiter);
   await new Promise((resolve) => setTimeout(resolve, 300));

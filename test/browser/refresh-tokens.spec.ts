@@ -1,13 +1,12 @@
 import type { BrowserContext } from "@playwright/test";
 import type { ClientKind } from "../../demo/web/lib/clients.js";
+import { sleep } from "../helpers/wait.js";
 import { expect, type HarnessDriver, ok, openHarness, test } from "./fixtures.js";
 
 // Rotating refresh tokens shared by four pages of one origin (shareAcrossTabs): counted at the
 // server, which detects a spent refresh token presented again. Sharing does not depend on the
 // client kind, so these run in one project only.
 test.skip(({ clientKind }) => clientKind !== "grpc-web", "cross-tab runs in the grpc-web project");
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function openTabs(
   context: BrowserContext,
@@ -91,12 +90,15 @@ test("a page closed in the middle of a refresh lets another page refresh with th
   const [holder, waiter, ...rest] = await openTabs(context, clientKind);
   if (holder === undefined || waiter === undefined) throw new Error("no tabs");
   (await Promise.all([holder, waiter, ...rest].map((tab) => tab.whoAmI()))).map(ok);
+  // Time is the subject: the pages' 2 s tokens (real server, real browser clock) enter their
+  // refresh window.
   await sleep(1_200);
   // The holder's refresh reaches the endpoint, which holds it; the holder waits on it with the lock.
   await backend.tokenFault({ delayMs: HELD_MS, times: 1 });
   void holder.whoAmI().catch(() => {});
   await expect.poll(async () => (await backend.stats()).tokenRequests).toBe(2);
   const waiting = waiter.whoAmI();
+  // The waiter queues for the lock inside its page, where nothing shows it: give it a moment.
   await sleep(300);
 
   await holder.page.close();
@@ -136,7 +138,7 @@ test("signing out in one page revokes the refresh token once and signs out every
     .poll(async () => (await Promise.all(tabs.map((tab) => tab.peek()))).every((i) => i === null))
     .toBe(true);
   await expect.poll(async () => (await backend.stats()).revokeRequests).toBe(1);
-  // The other pages heard of the sign-out: they revoke nothing themselves.
+  // The other pages heard of the sign-out: they revoke nothing themselves (an absence: wait a while).
   await sleep(500);
   expect(await backend.stats()).toMatchObject({ revokeRequests: 1, revocations: 1 });
 

@@ -1,41 +1,19 @@
 import type { Message } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  createClient,
-  createContextValues,
-  type Interceptor,
-} from "@connectrpc/connect";
-import { describe, expect, it, onTestFinished, vi } from "vitest";
-import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { Code, ConnectError, createContextValues, type Interceptor } from "@connectrpc/connect";
+import { describe, expect, it, vi } from "vitest";
 import {
   type AuthInterceptorOptions,
   createAuthInterceptor,
   createTokenSource,
-  passwordGrant,
-  type ReplayEvent,
   skipAuth,
   type TokenSource,
 } from "../../src/index.js";
-import { type Authority, createAuthority } from "../helpers/authority.js";
-import {
-  type Backend,
-  type EdgeRejection,
-  startBackend,
-  type TransportKind,
-} from "../helpers/backend.js";
-import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import type { EdgeRejection, TransportKind } from "../helpers/backend.js";
+import { useTestClock } from "../helpers/clock.js";
+import { startWorld as startSharedWorld, type World } from "../helpers/world.js";
 
-interface World {
-  authority: Authority;
-  endpoint: TokenEndpoint;
-  backend: Backend;
-  tokens: TokenSource;
-  replays: ReplayEvent[];
-  client: ReturnType<typeof createClient<typeof DemoService>>;
-}
-
-async function startWorld(
+/** The shared world with a 20 ms token endpoint and `client` over `kind`. */
+function startWorld(
   kind: TransportKind,
   options: {
     ttlSeconds?: number;
@@ -44,27 +22,7 @@ async function startWorld(
     inner?: Interceptor[];
   } = {},
 ): Promise<World> {
-  const authority = createAuthority({ ttlSeconds: options.ttlSeconds ?? 300 });
-  const endpoint = await startTokenEndpoint(authority, { delayMs: 20 });
-  const backend = await startBackend(
-    authority,
-    options.edge === undefined ? {} : { edge: options.edge },
-  );
-  onTestFinished(() => endpoint.close());
-  onTestFinished(() => backend.close());
-  const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
-  });
-  const replays: ReplayEvent[] = [];
-  const auth = createAuthInterceptor(tokens, {
-    onReplay: (event) => replays.push(event),
-    ...options.interceptor,
-  });
-  const client = createClient(
-    DemoService,
-    backend.transport(kind, [auth, ...(options.inner ?? [])]),
-  );
-  return { authority, endpoint, backend, tokens, replays, client };
+  return startSharedWorld({ transport: kind, delayMs: 20, ...options });
 }
 
 async function collect(stream: AsyncIterable<{ n: number }>): Promise<number[]> {
@@ -283,17 +241,10 @@ describe.each([
 describe("createAuthInterceptor and the request message of a server stream", () => {
   /** Ticks(count) through [outer, auth, inner] on the router transport; the server needs no token. */
   async function ticksThrough(outer: Interceptor, inner: Interceptor, count: number) {
-    const authority = createAuthority({ ttlSeconds: 300 });
-    const endpoint = await startTokenEndpoint(authority);
-    const backend = await startBackend(authority);
-    onTestFinished(() => endpoint.close());
-    onTestFinished(() => backend.close());
-    const tokens = createTokenSource({
-      fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+    const { client, replays, endpoint } = await startSharedWorld({
+      outer: [outer],
+      inner: [inner],
     });
-    const replays: ReplayEvent[] = [];
-    const auth = createAuthInterceptor(tokens, { onReplay: (e) => replays.push(e) });
-    const client = createClient(DemoService, backend.transport("router", [outer, auth, inner]));
     const ticks = await collect(client.ticks({ count }));
     return { ticks, replays, tokenRequests: endpoint.requests };
   }
@@ -462,13 +413,15 @@ describe("createAuthInterceptor's fast path", () => {
 
 describe("createAuthInterceptor with short-lived tokens", () => {
   it("uses a 2 s token for 5 s without a single Unauthenticated answer", async () => {
+    // The 5 s pass on the moved clock, which the token endpoint and the service read too.
+    const clock = useTestClock();
     const w = await startWorld("router", { ttlSeconds: 2 });
     const until = Date.now() + 5_000;
     let calls = 0;
     while (Date.now() < until) {
       await w.client.whoAmI({});
       calls++;
-      await new Promise((r) => setTimeout(r, 25));
+      clock.advance(25);
     }
     expect(calls).toBeGreaterThan(50);
     expect(w.authority.unauthenticated).toBe(0);

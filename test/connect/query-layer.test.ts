@@ -1,4 +1,4 @@
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type DefaultOptions,
   QueryClient,
@@ -6,18 +6,9 @@ import {
   type QueryObserverResult,
 } from "@tanstack/query-core";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import { DemoService } from "../../gen/demo/v1/demo_pb.js";
-import {
-  type AuthInterceptorOptions,
-  createAuthInterceptor,
-  createTokenSource,
-  isRetryableError,
-  passwordGrant,
-  type TokenSource,
-} from "../../src/index.js";
-import { type Authority, createAuthority } from "../helpers/authority.js";
+import { type AuthInterceptorOptions, isRetryableError } from "../../src/index.js";
 import { type GatedBackend, startGatedBackend } from "../helpers/gated-backend.js";
-import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { type World as SharedWorld, startWorld as startSharedWorld } from "../helpers/world.js";
 
 // The recipe: TanStack Query retries what another try can help (the server was unavailable), at
 // most 3 times, and never an auth failure: the interceptor already refreshed and replayed once.
@@ -26,11 +17,7 @@ const recipe: DefaultOptions = {
   queries: { retry: (count, error) => count < 3 && isRetryableError(error), retryDelay: 0 },
 };
 
-interface World {
-  authority: Authority;
-  endpoint: TokenEndpoint;
-  backend: GatedBackend;
-  tokens: TokenSource;
+interface World extends SharedWorld<GatedBackend> {
   queryClient: QueryClient;
   /** The WhoAmI query under `key`; counts its query-function runs in `runs`. */
   whoAmI(key: string): {
@@ -45,32 +32,22 @@ async function startWorld(
   defaultOptions: DefaultOptions = recipe,
   interceptor: AuthInterceptorOptions = {},
 ): Promise<World> {
-  const authority = createAuthority();
-  const endpoint = await startTokenEndpoint(authority);
-  onTestFinished(() => endpoint.close());
-  const backend = await startGatedBackend(authority);
-  onTestFinished(() => backend.close());
-  const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
+  const shared = await startSharedWorld({
+    backend: (authority) => startGatedBackend(authority),
+    transport: "grpc-web",
+    interceptor,
   });
-  const client = createClient(
-    DemoService,
-    backend.transport("grpc-web", [createAuthInterceptor(tokens, interceptor)]),
-  );
   const queryClient = new QueryClient({ defaultOptions });
   onTestFinished(() => queryClient.clear());
   const world: World = {
-    authority,
-    endpoint,
-    backend,
-    tokens,
+    ...shared,
     queryClient,
     runs: 0,
     whoAmI: (key) => ({
       queryKey: ["whoAmI", key],
       queryFn: async ({ signal }) => {
         world.runs++;
-        return (await client.whoAmI({}, { signal })).subject;
+        return (await shared.client.whoAmI({}, { signal })).subject;
       },
     }),
   };

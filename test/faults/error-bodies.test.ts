@@ -11,12 +11,12 @@ import {
   TEST_USER,
   type TokenEndpoint,
 } from "../helpers/token-endpoint.js";
+import { sleep } from "../helpers/wait.js";
 
 // What a hostile endpoint puts in its error bodies: the credentials it was sent, echoed in
 // whatever encoding, and bodies far larger than any token answer.
 
 const MB = 1024 * 1024;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 let watch: ProcessWatch;
 const cleanups: (() => Promise<void>)[] = [];
@@ -25,6 +25,7 @@ beforeAll(() => {
 });
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
+  // A beat for late rejections: what is checked is that none comes.
   await sleep(20);
   expect(watch.unhandledRejections).toEqual([]);
   expect(watch.consoleCalls()).toEqual([]);

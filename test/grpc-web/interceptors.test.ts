@@ -1,62 +1,39 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { GrpcWebClientBase, type Metadata, type RpcError } from "grpc-web";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { Code, ConnectError, type createClient } from "@connectrpc/connect";
+import type { GrpcWebClientBase, Metadata, RpcError } from "grpc-web";
+import { describe, expect, it } from "vitest";
 import { demoMethods } from "../../demo/shared/grpc-web-methods.js";
-import { DemoService, TicksRequestSchema, WhoAmIRequestSchema } from "../../gen/demo/v1/demo_pb.js";
-import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import {
-  createAuthInterceptor,
-  createTokenSource,
-  passwordGrant,
-  type ReplayEvent,
-} from "../../src/index.js";
-import { type Authority, createAuthority } from "../helpers/authority.js";
-import { type EdgeRejection, startBackend } from "../helpers/backend.js";
+  type DemoService,
+  TicksRequestSchema,
+  WhoAmIRequestSchema,
+} from "../../gen/demo/v1/demo_pb.js";
+import { createAuthInterceptor } from "../../src/index.js";
+import type { EdgeRejection } from "../helpers/backend.js";
 import { drain, grpcWebTicks, grpcWebWhoAmI, terminals } from "../helpers/grpc-web-calls.js";
-import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { TEST_USER } from "../helpers/token-endpoint.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+import { type World as SharedWorld, startWorld as startSharedWorld } from "../helpers/world.js";
 import { useXmlHttpRequest } from "../helpers/xhr.js";
 
 useXmlHttpRequest();
 
-interface World {
-  authority: Authority;
-  endpoint: TokenEndpoint;
-  url: string;
+interface World extends Omit<SharedWorld, "client"> {
+  /** Google's grpc-web runtime through the library's interceptors. */
   client: GrpcWebClientBase;
-  tokens: ReturnType<typeof createTokenSource>;
-  replays: ReplayEvent[];
+  /** A Connect gRPC-Web client on the same source. */
   connectClient: ReturnType<typeof createClient<typeof DemoService>>;
 }
 
+/** The shared world with a 20 ms token endpoint, seen through Google's grpc-web runtime. */
 async function startWorld(options: { edge?: EdgeRejection; timeoutMs?: number } = {}) {
-  const authority = createAuthority();
-  const endpoint = await startTokenEndpoint(authority, { delayMs: 20 });
-  const backend = await startBackend(authority, options.edge ? { edge: options.edge } : {});
-  onTestFinished(() => endpoint.close());
-  onTestFinished(() => backend.close());
-  const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
-    timeoutMs: options.timeoutMs ?? 5_000,
+  const w = await startSharedWorld({
+    delayMs: 20,
+    ...(options.edge ? { edge: options.edge } : {}),
+    source: { timeoutMs: options.timeoutMs ?? 5_000 },
   });
-  const replays: ReplayEvent[] = [];
-  const client = new GrpcWebClientBase({
-    format: "binary",
-    ...createGrpcWebInterceptors(tokens, { onReplay: (e) => replays.push(e) }),
-  });
-  const connectClient = createClient(
-    DemoService,
-    backend.transport("grpc-web", [createAuthInterceptor(tokens)]),
-  );
-  const world: World = {
-    authority,
-    endpoint,
-    url: backend.url,
-    client,
-    tokens,
-    replays,
-    connectClient,
-  };
+  const connectClient = w.connect("grpc-web", [createAuthInterceptor(w.tokens)]);
+  const world: World = { ...w, client: w.grpcWeb, connectClient };
   return world;
 }
 
@@ -200,9 +177,11 @@ describe("createGrpcWebInterceptors with the real grpc-web runtime", () => {
     for (const type of ["data", "metadata", "status", "error", "end"] as const) {
       stream.on(type as "end", () => events.push(type));
     }
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Mid-stream: a few of the ticks, 50 ms apart, have been sent.
+    await sleep(150);
     stream.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Longer than the rest of the stream would take: nothing may arrive in it.
+    await sleep(600);
     // xhr2 delivers the body only at the end, so nothing arrived before the cancel.
     expect(events).toEqual([]);
   });
@@ -269,7 +248,9 @@ describe("createGrpcWebInterceptors with the real grpc-web runtime", () => {
     const w = await startWorld();
     w.endpoint.behave(() => new Promise(() => {}));
     const pending = whoAmI(w).catch((e: RpcError) => e);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => w.endpoint.inFlight === 1, {
+      what: "the token fetch to reach the endpoint",
+    });
     w.tokens.clear();
     expect(((await pending) as RpcError).code).toBe(1);
   });

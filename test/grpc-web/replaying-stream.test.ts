@@ -3,6 +3,7 @@ import { MethodDescriptor, RpcError } from "grpc-web";
 import { describe, expect, it, vi } from "vitest";
 import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import { createTokenSource, type ReplayEvent, TokenFetchError } from "../../src/index.js";
+import { sleep, waitFor } from "../helpers/wait.js";
 
 // The odd corner where a hand-written fake is right: grpc-web's event orders, scripted
 // exactly as its runtime emits them (its W() sends error before status; metadata comes
@@ -117,7 +118,23 @@ function setup(scripts: Event[][], tokenOptions: { fail?: TokenFetchError } = {}
       seen.push(`${type}${detail === "" ? "" : `:${String(detail)}`}`);
     });
   }
-  const settled = () => new Promise((resolve) => setTimeout(resolve, 30));
+  let cancelled = false;
+  const cancel = stream.cancel.bind(stream);
+  stream.cancel = () => {
+    cancelled = true;
+    cancel();
+  };
+  /**
+   * The call is over: its one terminal event arrived (and the status and metadata a script sends
+   * after it, in the same turn). A cancelled call emits nothing: time is then the subject.
+   */
+  const settled = async () => {
+    if (cancelled) return sleep(30);
+    await waitFor(() => seen.some((event) => event === "end" || event.startsWith("error")), {
+      what: "the stream's terminal event",
+    });
+    await sleep(0);
+  };
   return {
     stream,
     seen,

@@ -10,6 +10,8 @@ export interface FakeLockWorld {
   closeTab(id: string): void;
   /** Which tab holds `name` now. */
   holder(name: string): string | undefined;
+  /** The tabs waiting for `name`, first in line first. */
+  waiting(name: string): string[];
 }
 
 interface Pending {
@@ -100,5 +102,6 @@ export function createFakeLockWorld(): FakeLockWorld {
       for (const lock of [...held.values()]) if (lock.tab === id) lock.release();
     },
     holder: (name) => held.get(name)?.tab,
+    waiting: (name) => (queues.get(name) ?? []).map((p) => p.tab),
   };
 }

@@ -2,10 +2,9 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Authority } from "./authority.js";
 import { type Behaviour, TEST_USER } from "./token-endpoint.js";
+import { sleep } from "./wait.js";
 
 // Ways a token endpoint misbehaves, as `Behaviour`s for `TokenEndpoint.behave()`.
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Resolves once the client has gone away (or the answer is done). */
 export function closed(res: ServerResponse): Promise<void> {

@@ -1,5 +1,6 @@
 import { inspect } from "node:util";
 import { afterAll, afterEach, beforeAll, expect, type MockInstance, vi } from "vitest";
+import { sleep } from "./wait.js";
 
 /** The console methods a library could print through. */
 const CONSOLE_METHODS = ["log", "info", "warn", "error", "debug", "trace"] as const;
@@ -68,7 +69,8 @@ export function useQuietProcess(cleanUp: () => Promise<void>): () => ProcessWatc
   });
   afterEach(async () => {
     await cleanUp();
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A beat for late rejections: what is checked is that none comes.
+    await sleep(20);
     const w = current();
     expect(w.unhandledRejections).toEqual([]);
     expect(w.uncaughtExceptions).toEqual([]);

@@ -42,6 +42,8 @@ export interface OidcProviderOptions {
   resource?: string;
   /** The scope the resource server grants; access tokens carry it. Default `"api"`. */
   resourceScope?: string;
+  /** The loopback port to listen on (the demo's identity provider). Default: an ephemeral one. */
+  port?: number;
 }
 
 /** What the provider did, one entry per event, in order. Never holds a token. */
@@ -223,7 +225,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   const InvalidTarget: typeof OidcErrors.InvalidTarget = errors.InvalidTarget;
   // The issuer must be known before the port is: listen first, construct on the first request.
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const provider = quietly(() => new Provider(issuer, configuration));
 

@@ -25,6 +25,8 @@ export interface ResourceServerOptions {
   corsOrigins?: readonly string[];
   /** How far a proof's `iat` may be from now, either way, in seconds. Default 60. */
   maxProofAgeSeconds?: number;
+  /** The loopback port to listen on (the demo's identity provider). Default: an ephemeral one. */
+  port?: number;
 }
 
 /** Why a call was answered Unauthenticated. */
@@ -236,7 +238,7 @@ export async function startResourceServer(
       process.nextTick(() => socket.resume());
     });
   });
-  await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => tcp.listen(options.port ?? 0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(tcp.address() as AddressInfo).port}`;
 
   return {

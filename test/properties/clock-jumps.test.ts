@@ -16,6 +16,7 @@ import {
 import { collectTicks } from "../helpers/fault-world.js";
 import { type ProcessWatch, watchProcess } from "../helpers/leak-watch.js";
 import { propertyConfig } from "../helpers/property-config.js";
+import { sleep } from "../helpers/wait.js";
 
 // The wall clock jumps (NTP, a laptop's clock set by hand, a VM resumed) while calls go on. The
 // source measures a token's age as the larger of wall-clock and monotonic time, so a jump
@@ -52,7 +53,6 @@ const step: fc.Arbitrary<Step> = fc.record({
 });
 
 const realNow = Date.now;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function runScenario(steps: Step[], watch: ProcessWatch): Promise<string[]> {
   const violations: string[] = [];
@@ -93,6 +93,7 @@ async function runScenario(steps: Step[], watch: ProcessWatch): Promise<string[]
         if (o.jumpTo > offset) forwardJumps++;
         offset = o.jumpTo;
       }
+      // The generated pause between steps: real time passing is part of the scenario.
       await sleep(o.sleepMs);
       const calls = [
         ...Array.from({ length: o.unary }, () => () => client.whoAmI({}, tagged())),

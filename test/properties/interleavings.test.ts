@@ -34,6 +34,7 @@ import { echoStatus, hang } from "../helpers/hostile-endpoint.js";
 import { type ProcessWatch, watchProcess } from "../helpers/leak-watch.js";
 import { propertyConfig } from "../helpers/property-config.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { sleep } from "../helpers/wait.js";
 
 // Random interleavings of concurrent unary and streaming calls, revocations on the server, a
 // service that refuses every token or cannot be reached for a while, token endpoint failures,
@@ -138,7 +139,6 @@ const SETTLE_BOUND_MS = 5_000;
 const ALLOWED = new Set([Code.Unauthenticated, Code.Unavailable, Code.Canceled]);
 
 const realNow = Date.now;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** How the token source gets its tokens in one world, with a fault switch and a flight count. */
 interface TokenBackend {
@@ -173,6 +173,7 @@ function inProcessBackend(authority: Authority): TokenBackend {
       signal.addEventListener("abort", end, { once: true });
       const mode = fault;
       try {
+        // A fetch takes a moment, so the scenario's other steps interleave with it.
         await sleep(1);
         if (mode === "timeout") {
           await new Promise((_, reject) => {
@@ -484,6 +485,7 @@ async function runScenario(kind: WorldKind, ops: Op[], watch: ProcessWatch): Pro
         `${w.source.fetches()} token fetches, more than the ${fetchBound(ops)} the bursts and backoff windows allow`,
       );
     }
+    // A beat for late rejections: what is checked is that none comes.
     await sleep(5);
     if (watch.unhandledRejections.length > 0) {
       violations.push(`unhandled rejections: ${watch.unhandledRejections.map(String).join("; ")}`);

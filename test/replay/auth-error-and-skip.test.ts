@@ -27,16 +27,14 @@ import {
   createAuthInterceptor,
   createTokenSource,
   isRetryableError,
-  passwordGrant,
   skipAuth,
   type TokenEvent,
   type TokenSource,
 } from "../../src/index.js";
-import { type Authority, createAuthority } from "../helpers/authority.js";
-import { type EdgeRejection, startBackend, type TransportKind } from "../helpers/backend.js";
+import type { TransportKind } from "../helpers/backend.js";
 import { type GatedBackend, startGatedBackend } from "../helpers/gated-backend.js";
 import { drain, grpcWebTicks, grpcWebWhoAmI } from "../helpers/grpc-web-calls.js";
-import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
+import { type World as SharedWorld, startWorld as startSharedWorld } from "../helpers/world.js";
 import { useXmlHttpRequest } from "../helpers/xhr.js";
 
 useXmlHttpRequest();
@@ -159,47 +157,28 @@ function makeCaller(
   };
 }
 
-interface Tokens {
-  authority: Authority;
-  endpoint: TokenEndpoint;
-  tokens: TokenSource;
-  events: TokenEvent[];
-}
-
-async function startTokens(): Promise<Tokens> {
-  const authority = createAuthority();
-  const endpoint = await startTokenEndpoint(authority);
-  onTestFinished(() => endpoint.close());
-  const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: TEST_USER }),
-  });
-  const events: TokenEvent[] = [];
-  tokens.subscribe((event) => events.push(event));
-  return { authority, endpoint, tokens, events };
-}
-
-interface World extends Tokens {
-  backend: GatedBackend;
+interface World extends Omit<SharedWorld<GatedBackend>, "replays"> {
   call: Caller;
   /** Methods replayed, as `onReplay` reported them. */
   replays: string[];
 }
 
+/** The shared world with a service that refuses bad tokens as the test chooses, and a caller. */
 async function startWorld(
   kind: Kind,
   options: AdapterOptions = {},
   publicMethods: string[] = [],
 ): Promise<World> {
-  const t = await startTokens();
-  const backend = await startGatedBackend(t.authority, { publicMethods });
-  onTestFinished(() => backend.close());
+  const w = await startSharedWorld({
+    backend: (authority) => startGatedBackend(authority, { publicMethods }),
+  });
   const replays: string[] = [];
   const onReplay = ({ method }: { method: string }) => replays.push(method);
-  const call = makeCaller(kind, backend, t.tokens, {
+  const call = makeCaller(kind, w.backend, w.tokens, {
     connect: { onReplay, ...options.connect },
     grpcWeb: { onReplay, ...options.grpcWeb },
   });
-  return { ...t, backend, call, replays };
+  return { ...w, call, replays };
 }
 
 /** The error a call failed with (every adapter's errors carry a numeric `code`). */
@@ -398,14 +377,12 @@ describe.each(kinds)("isAuthError and skip through %s", (kind) => {
 
 describe.each(["router", "grpc-web", "connect"] as const)("skipAuth through %s", (kind) => {
   it("still sends a call whose context values set skipAuth without a header or a token fetch", async () => {
-    const t = await startTokens();
-    const backend = await startGatedBackend(t.authority, { publicMethods: ["WhoAmI"] });
-    onTestFinished(() => backend.close());
+    const t = await startSharedWorld({
+      backend: (authority) => startGatedBackend(authority, { publicMethods: ["WhoAmI"] }),
+    });
+    const { backend } = t;
     const skip = vi.fn(() => false);
-    const client = createClient(
-      DemoService,
-      backend.transport(kind, [createAuthInterceptor(t.tokens, { skip })]),
-    );
+    const client = t.connect(kind, [createAuthInterceptor(t.tokens, { skip })]);
     const contextValues = createContextValues().set(skipAuth, true);
     expect((await client.whoAmI({}, { contextValues })).subject).toBe("anonymous");
     expect(t.endpoint.requests).toBe(0);
@@ -420,10 +397,8 @@ describe.each(["router", "grpc-web", "connect"] as const)("skipAuth through %s",
 
 describe("a proxy's plain-text 401 in front of the service", () => {
   async function startEdgeWorld(kind: Kind, options: AdapterOptions) {
-    const t = await startTokens();
-    const edge: EdgeRejection = "http-401";
-    const backend = await startBackend(t.authority, { edge });
-    onTestFinished(() => backend.close());
+    const t = await startSharedWorld({ edge: "http-401" });
+    const { backend } = t;
     const replays: string[] = [];
     const onReplay = ({ method }: { method: string }) => replays.push(method);
     const call = makeCaller(kind, backend, t.tokens, {

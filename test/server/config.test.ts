@@ -179,14 +179,17 @@ describe("main.ts", () => {
     const url = await listeningUrl(main);
     expect(main.stdout()).toContain(`${url}/auth/token`);
     expect(main.stdout()).toContain(`${url}/auth/revoke`);
+    const json = { "content-type": "application/json" };
     const res = await fetch(`${url}/auth/token`, {
       method: "POST",
+      headers: json,
       body: JSON.stringify({ username: "zoe", password: "pw" }),
     });
     expect(res.status).toBe(200);
     const { refresh_token } = (await res.json()) as { refresh_token: string };
     const refreshed = await fetch(`${url}/auth/token`, {
       method: "POST",
+      headers: json,
       body: JSON.stringify({ grant_type: "refresh_token", refresh_token }),
     });
     expect(refreshed.status).toBe(200);

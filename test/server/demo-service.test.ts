@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { decodeJwt, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import type { DemoServer } from "../../demo/server/server.js";
+import { sleep } from "../helpers/wait.js";
 import {
   browserTransports,
   codeOf,
@@ -138,7 +138,8 @@ describe("token verification", () => {
   it("answers Unauthenticated once the token has expired", async () => {
     const server = await startTestServer({ tokenTtlSeconds: 1 });
     const token = await fetchToken(server);
-    // exp is whole seconds: after one second plus margin, exp <= now for certain.
+    // exp is whole seconds: after one second plus margin, exp <= now for certain. Real time: the
+    // server's verifier (jose) reads new Date(), which no test clock reaches.
     await sleep(1100);
     for (const create of [createConnectTransport, createGrpcWebTransport]) {
       const client = createDemoClient(create, server.url, token);

@@ -3,6 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import type { DemoServer } from "../../demo/server/server.js";
+import { sleep, waitFor } from "../helpers/wait.js";
 import {
   createDemoClient,
   fetchToken,
@@ -21,6 +22,8 @@ const zeroStats = {
   unauthenticated: 0,
   calls: {},
   passwordSignIns: 0,
+  passwordChecks: 0,
+  throttledSignIns: 0,
   refreshRequests: 0,
   rotations: 0,
   reuseDetections: 0,
@@ -92,6 +95,7 @@ describe("test routes", () => {
       unauthenticated: 1,
       calls: { WhoAmI: 2, Ticks: 1 },
       passwordSignIns: 1,
+      passwordChecks: 2,
     });
     expect(server.stats()).toEqual(await getStats(server));
   });
@@ -222,10 +226,13 @@ describe("test routes", () => {
       body: JSON.stringify(alice),
       signal: controller.signal,
     }).catch(() => "aborted");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await waitFor(() => server.stats().tokenRequests === 1, {
+      what: "the token request to arrive",
+    });
     controller.abort();
     expect(await request).toBe("aborted");
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Past the 600 ms the answer was delayed by: no token may be issued in it.
+    await sleep(800);
     expect(await getStats(server)).toMatchObject({ tokenRequests: 1, tokensIssued: 0 });
   });
 
@@ -240,7 +247,9 @@ describe("test routes", () => {
     const server = await startTestServer({ testMode: true });
     await steer(server, "token-fault", { delayMs: 60_000 });
     const pending = postJson(server.tokenUrl, alice).catch((e: unknown) => e);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => server.stats().tokenRequests === 1, {
+      what: "the token request to arrive",
+    });
     const started = Date.now();
     await server.close();
     expect(await pending).toBeInstanceOf(TypeError);

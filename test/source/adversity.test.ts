@@ -9,7 +9,7 @@ import {
   createRouterTransport,
   type Interceptor,
 } from "@connectrpc/connect";
-import { afterEach, describe, expect, it, onTestFinished, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import {
   createAuthInterceptor,
@@ -18,40 +18,25 @@ import {
   type TokenEvent,
   type TokenFetchError,
 } from "../../src/index.js";
-import { type Authority, createAuthority } from "../helpers/authority.js";
-import { startBackend, type TransportKind } from "../helpers/backend.js";
+import type { TransportKind } from "../helpers/backend.js";
+import { useTestClock } from "../helpers/clock.js";
 import { makeJwt } from "../helpers/jwt.js";
-import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { TEST_USER } from "../helpers/token-endpoint.js";
+import { sleep, waitFor } from "../helpers/wait.js";
+import { startWorld } from "../helpers/world.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** A token endpoint, a backend and a client over `kind`, wired as an app would wire them. */
+/** The shared world over `kind`, with credentials the test can change and a call that gives its code. */
 async function makeWorld(kind: TransportKind = "grpc-web", options: { expiresIn?: boolean } = {}) {
-  const authority: Authority = createAuthority();
-  const endpoint: TokenEndpoint = await startTokenEndpoint(authority, options);
-  const backend = await startBackend(authority);
-  onTestFinished(async () => {
-    await endpoint.close();
-    await backend.close();
-  });
   let credentials = TEST_USER;
-  const tokens = createTokenSource({
-    fetchToken: passwordGrant({ endpoint: endpoint.url, credentials: () => credentials }),
-  });
-  const events: TokenEvent[] = [];
-  tokens.subscribe((event) => events.push(event));
-  const client = createClient(
-    DemoService,
-    backend.transport(kind, [createAuthInterceptor(tokens)]),
-  );
+  const world = await startWorld({ transport: kind, credentials: () => credentials, ...options });
   /** Makes a call and returns its code (0: OK). */
   const call = async () => {
     try {
-      await client.whoAmI({});
+      await world.client.whoAmI({});
       return 0;
     } catch (error) {
       return ConnectError.from(error).code;
@@ -60,7 +45,7 @@ async function makeWorld(kind: TransportKind = "grpc-web", options: { expiresIn?
   const setCredentials = (next: typeof TEST_USER) => {
     credentials = next;
   };
-  return { authority, endpoint, backend, tokens, events, client, call, setCredentials };
+  return { ...world, call, setCredentials };
 }
 
 const ended = (events: TokenEvent[]) => events.filter((e) => e.type === "session-ended");
@@ -139,6 +124,7 @@ describe("a backend that rejects every token", () => {
 
 describe("a token endpoint answering 503", () => {
   it("makes at most 6 POSTs for 30 sequential calls, then recovers within 10 s", async () => {
+    const clock = useTestClock();
     const world = await makeWorld();
     world.endpoint.behave((_req, res) => {
       res.writeHead(503, { "content-type": "text/plain" }).end("down");
@@ -150,11 +136,12 @@ describe("a token endpoint answering 503", () => {
     let code = -1;
     while (code !== 0 && Date.now() - recovered < 10_500) {
       code = await world.call();
-      if (code !== 0) await sleep(100);
+      // The backoff's wait passes on the moved clock (Date.now() moves with it).
+      if (code !== 0) clock.advance(100);
     }
     expect(code).toBe(0);
     expect(Date.now() - recovered).toBeLessThanOrEqual(10_500);
-  }, 20_000);
+  });
 });
 
 describe("a wrong password", () => {
@@ -211,7 +198,9 @@ describe("clear() while calls are in flight", () => {
     });
     const accepts = world.authority.accepts;
     world.authority.accepts = () => false;
+    let holding = 0;
     const slow: Interceptor = (next) => async (req) => {
+      holding++;
       await held;
       return next(req);
     };
@@ -225,7 +214,7 @@ describe("clear() while calls are in flight", () => {
         (e: unknown) => ConnectError.from(e).code,
       ),
     );
-    await sleep(20);
+    await waitFor(() => holding === 20, { what: "the server to hold all 20 calls" });
     world.tokens.clear();
     release();
     const codes = await Promise.all(calls);
@@ -294,6 +283,7 @@ describe("a replay", () => {
             createAuthInterceptor(
               createTokenSource({
                 fetchToken: async () => {
+                  // The fetch's duration is the subject: the replay's deadline is shorter by it.
                   await sleep(150);
                   return `token-${Date.now()}`;
                 },
@@ -333,8 +323,13 @@ describe("app code that throws", () => {
     await client.whoAmI({});
     world.authority.revokeAll();
     await client.whoAmI({});
-    await sleep(20);
-    const messages = reported.mock.calls.map(([error]) => (error as Error).message);
+    const messages = await waitFor(
+      () => {
+        const reports = reported.mock.calls.map(([error]) => (error as Error).message);
+        return reports.includes("listener broke") && reports.includes("onReplay broke") && reports;
+      },
+      { what: "both errors to be reported" },
+    );
     expect(messages).toContain("listener broke");
     expect(messages).toContain("onReplay broke");
   });

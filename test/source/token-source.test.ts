@@ -9,10 +9,10 @@ import {
   type TokenSourceOptions,
 } from "../../src/index.js";
 import { type Authority, createAuthority } from "../helpers/authority.js";
+import { useTestClock } from "../helpers/clock.js";
 import { makeJwt } from "../helpers/jwt.js";
 import { startTokenEndpoint, TEST_USER, type TokenEndpoint } from "../helpers/token-endpoint.js";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { nextEvent, sleep, waitFor } from "../helpers/wait.js";
 
 async function setup(options: { ttlSeconds?: number; expiresIn?: boolean; delayMs?: number } = {}) {
   const authority: Authority = createAuthority({ ttlSeconds: options.ttlSeconds ?? 300 });
@@ -105,11 +105,12 @@ describe("createTokenSource", () => {
   it("refreshes a token inside the refresh margin before handing it out", async () => {
     const { calls, fetchToken } = countingFetch(600);
     // The 30 s margin is capped at half the 600 ms lifetime: refresh after 300 ms.
+    const clock = useTestClock();
     const tokens = createTokenSource({ fetchToken });
     expect(await tokens.getToken()).toBe("token-1");
-    await sleep(100);
+    clock.advance(100);
     expect(await tokens.getToken()).toBe("token-1");
-    await sleep(300);
+    clock.advance(300);
     expect(await tokens.getToken()).toBe("token-2");
     expect(calls.count).toBe(2);
   });
@@ -123,11 +124,12 @@ describe("createTokenSource", () => {
 
   it("uses a refreshMarginMs of 0 to keep a token until it expires", async () => {
     const { calls, fetchToken } = countingFetch(300);
+    const clock = useTestClock();
     const tokens = createTokenSource({ fetchToken, refreshMarginMs: 0 });
     await tokens.getToken();
-    await sleep(200);
+    clock.advance(200);
     expect(await tokens.getToken()).toBe("token-1");
-    await sleep(150);
+    clock.advance(150);
     expect(await tokens.getToken()).toBe("token-2");
     expect(calls.count).toBe(2);
   });
@@ -297,15 +299,17 @@ describe("createTokenSource", () => {
     it("finishes a fetch that every caller stopped waiting for, without an unhandled rejection", async () => {
       const { endpoint, source } = await setup({ delayMs: 100 });
       endpoint.behave(async (_req, res) => {
+        // A slow answer, so every caller has stopped waiting before it fails.
         await sleep(100);
         res.writeHead(500).end();
       });
       const tokens = source({ http: undefined, timeoutMs: 300 });
+      const failed = nextEvent(tokens, "error", { what: "the abandoned fetch to fail" });
       const controller = new AbortController();
       const waiting = tokens.getToken({ signal: controller.signal });
       controller.abort();
       await expect(waiting).rejects.toMatchObject({ name: "AbortError" });
-      await sleep(500);
+      await failed;
     });
 
     it("bounds a fetchToken that never settles by timeoutMs", async () => {
@@ -321,6 +325,7 @@ describe("createTokenSource", () => {
     });
 
     it("falls back to the still-valid token when a refresh ahead of expiry fails", async () => {
+      const clock = useTestClock();
       let call = 0;
       const tokens = createTokenSource({
         fetchToken: async () => {
@@ -330,7 +335,7 @@ describe("createTokenSource", () => {
         },
       });
       await tokens.getToken();
-      await sleep(600);
+      clock.advance(600);
       expect(await tokens.getToken()).toBe("still-good");
       expect(call).toBe(2);
     });
@@ -344,7 +349,9 @@ describe("createTokenSource", () => {
       tokens.clear();
       expect(tokens.peek()).toBeUndefined();
       const waiting = tokens.getToken();
-      await sleep(20);
+      await waitFor(() => endpoint.inFlight === 1, {
+        what: "the second fetch to reach the endpoint",
+      });
       tokens.clear();
       await expect(waiting).rejects.toMatchObject({ name: "TokenFetchError", code: 1 });
       await tokens.getToken();
@@ -391,7 +398,7 @@ describe("createTokenSource", () => {
           throw new Error("listener bug");
         });
         expect(await tokens.getToken()).toBe("token-1");
-        await sleep(10);
+        await waitFor(() => consoleError.mock.calls.length > 0, { what: "the listener's error" });
         expect(consoleError).toHaveBeenCalledTimes(1);
         expect(consoleError.mock.calls[0]?.[0]).toMatchObject({ message: "listener bug" });
       } finally {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { now } from "../../src/core/clock.js";
 import {
   createTokenSource,
   shareAcrossTabs,
@@ -9,13 +10,14 @@ import {
   type TokenSource,
   type TokenSourceOptions,
 } from "../../src/index.js";
+import { useTestClock } from "../helpers/clock.js";
 import { createFakeLockWorld, type FakeLockWorld } from "../helpers/fake-locks.js";
+import { channelMessage, channelQuiet, nextEvent, sleep, waitFor } from "../helpers/wait.js";
 
 // Several "tabs" in one process: each its own token source, sharing a fake Web Locks
 // world and Node's real BroadcastChannel (which delivers between instances of a thread).
 // The same scenarios run in four real Chromium pages in test/browser/.
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const channels: BroadcastChannel[] = [];
 afterEach(() => {
   for (const channel of channels.splice(0)) channel.close();
@@ -64,6 +66,7 @@ function makeTabs(
         fetchToken: async () => {
           fetches++;
           const n = fetches;
+          // The fetch's latency: the other tabs' calls and messages arrive while it is under way.
           await sleep(options.fetchDelayMs ?? 30);
           if (gate) await gate;
           const failure = options.failure?.();
@@ -71,7 +74,7 @@ function makeTabs(
           const token = `token-${n}`;
           return options.lifetimeMs === undefined
             ? token
-            : { token, expiresAt: Date.now() + options.lifetimeMs };
+            : { token, expiresAt: now() + options.lifetimeMs };
         },
         // Each tab its own lock manager, as each page has its own navigator.locks.
         crossTab: shareAcrossTabs(channel, {
@@ -118,10 +121,19 @@ describe("crossTab: one token for all tabs", () => {
   });
 
   it("refreshes an expiring token once across the tabs", async () => {
+    const clock = useTestClock();
     const tabs = makeTabs({ lifetimeMs: 400 });
     const sources = ["a", "b", "c", "d"].map((id) => tabs.open(id));
     await Promise.all(sources.map((s) => s.getToken()));
-    await sleep(250);
+    // A tab that took the lock before it heard the token asks the others: let it finish, and the
+    // answers land, before the token ages (a late answer would count as a token just heard).
+    await waitFor(
+      () =>
+        tabs.world.holder(tabs.lockName) === undefined && !tabs.world.waiting(tabs.lockName).length,
+      { what: "the cold start to release the lock" },
+    );
+    await channelQuiet(tabs.lockName, { what: "the cold start's answers to land" });
+    clock.advance(250);
     const refreshed = await Promise.all(sources.map((s) => s.getToken()));
     expect(tabs.fetches()).toBe(2);
     expect(new Set(refreshed)).toEqual(new Set(["token-2"]));
@@ -136,8 +148,9 @@ describe("crossTab: one token for all tabs", () => {
     ];
     const first = await a.getToken();
     await Promise.all([b.getToken(), c.getToken()]);
+    const bHeard = nextEvent(b, "token", { what: "tab b to hear of token-2" });
     expect(await a.refresh(first)).toBe("token-2");
-    await sleep(20);
+    await bHeard;
     expect(await b.getToken()).toBe("token-2");
     expect(await c.refresh(first)).toBe("token-2");
     expect(tabs.fetches()).toBe(2);
@@ -148,8 +161,9 @@ describe("crossTab: one token for all tabs", () => {
     const a = tabs.open("a");
     const b = tabs.open("b");
     const first = await a.getToken();
+    const aHeard = nextEvent(a, "rejected", { what: "tab a to hear b's rejection" });
     b.invalidate(first);
-    await sleep(20);
+    await aHeard;
     expect(a.peek()).toBeUndefined();
   });
 
@@ -164,12 +178,14 @@ describe("crossTab: one token for all tabs", () => {
     };
     const a = tabs.open("a", { fetchToken: rotating });
     const b = tabs.open("b", { fetchToken: rotating });
+    const bHeard = nextEvent(b, "token", { what: "tab b to hear of rotated-1" });
     expect(await a.getToken()).toBe("rotated-1");
-    await sleep(20);
+    await bHeard;
     // b took a's token; when b refreshes, it sends the refresh token a's fetch rotated to.
     expect(await b.getToken()).toBe("rotated-1");
+    const aHeard = nextEvent(a, "token", { what: "tab a to hear of rotated-2" });
     expect(await b.refresh("rotated-1")).toBe("rotated-2");
-    await sleep(20);
+    await aHeard;
     expect(await a.refresh("rotated-2")).toBe("rotated-3");
     expect(seen).toEqual([undefined, "refresh-1", "refresh-2"]);
   });
@@ -180,15 +196,19 @@ describe("crossTab: one token for all tabs", () => {
     const a = tabs.open("a");
     const b = tabs.open("b");
     const aWaiting = a.getToken().catch((e: unknown) => e);
-    await sleep(5);
+    await waitFor(() => tabs.world.holder(tabs.lockName) === "a", {
+      what: "tab a to take the lock",
+    });
     const bWaiting = b.getToken();
-    await sleep(20);
+    await waitFor(() => tabs.world.waiting(tabs.lockName).includes("b"), {
+      what: "tab b to wait for the lock",
+    });
     expect(tabs.world.holder(tabs.lockName)).toBe("a");
     // Closing tab a: the browser releases its lock; b, next in line, fetches itself once no tab
     // answered its query. (A closed tab's fetch never lands; here the endpoint holds every
     // fetch, so it is let go only after b has asked and started its own.)
     tabs.world.closeTab("a");
-    await sleep(250); // past b's question (a newcomer waits 150 ms for an answer)
+    await waitFor(() => tabs.fetches() === 2, { what: "tab b to start its own fetch" });
     release();
     expect(await bWaiting).toMatch(/^token-/);
     expect(tabs.fetches()).toBe(2);
@@ -201,17 +221,22 @@ describe("crossTab: one token for all tabs", () => {
     const frozen = tabs.open("frozen");
     const other = tabs.open("other", { timeoutMs: 300 });
     frozen.getToken().catch(() => {});
-    await sleep(10);
-    expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
+    await waitFor(() => tabs.world.holder(tabs.lockName) === "frozen", {
+      what: "the frozen tab to take the lock",
+    });
     const started = Date.now();
     // The frozen tab's fetch never finishes. A healthy holder may wait up to 1 s for the tab
-    // holding the refresh token and fetch for timeoutMs: the other tab waits 2 × 300 + 1000 ms,
-    // then takes the lock.
+    // holding the refresh token and fetch for timeoutMs: the other tab waits 2 × 300 + 1000 ms
+    // (1,600 ms), then takes the lock.
     const waiting = other.getToken();
-    await sleep(1_200);
-    expect(tabs.world.holder(tabs.lockName)).toBe("frozen");
-    await sleep(700);
+    await waitFor(() => tabs.world.holder(tabs.lockName) !== "frozen", {
+      what: "the other tab to steal the lock",
+    });
+    const stolenAfter = Date.now() - started;
     expect(tabs.world.holder(tabs.lockName)).toBe("other");
+    // Not before 1,200 ms, not after 1,900 ms.
+    expect(stolenAfter).toBeGreaterThanOrEqual(1_200);
+    expect(stolenAfter).toBeLessThanOrEqual(1_900);
     release();
     expect(await waiting).toMatch(/^token-/);
     expect(Date.now() - started).toBeLessThan(3_000);
@@ -221,8 +246,9 @@ describe("crossTab: one token for all tabs", () => {
     const tabs = makeTabs();
     const sources = ["a", "b", "c"].map((id) => tabs.open(id));
     await Promise.all(sources.map((s) => s.getToken()));
+    const heard = sources.slice(1).map((s) => nextEvent(s, "cleared", { what: "the sign-out" }));
     sources[0]?.clear();
-    await sleep(20);
+    await Promise.all(heard);
     for (const source of sources) expect(source.peek()).toBeUndefined();
     expect(tabs.events.get("b")?.at(-1)).toEqual({ type: "cleared" });
   });
@@ -240,7 +266,7 @@ describe("crossTab: one token for all tabs", () => {
     const tabs = makeTabs({ channel });
     const a = tabs.open("a");
     const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
-    for (const junk of [
+    const junks: unknown[] = [
       null,
       "x",
       // Well formed, but of the old version.
@@ -304,15 +330,21 @@ describe("crossTab: one token for all tabs", () => {
         reason: null,
         until: "later",
       },
-    ]) {
-      intruder.postMessage(junk);
-    }
-    await sleep(20);
+    ];
+    // Delivered in order: once a listener opened with tab a has the last, so has tab a.
+    const delivered = channelMessage(`grpc-web-auth:${channel}`, {
+      matches: (data) =>
+        (data as { message?: unknown } | null)?.message === "until is not a number",
+      what: "the last malformed message",
+    });
+    for (const junk of junks) intruder.postMessage(junk);
+    await delivered;
     expect(a.peek()).toBeUndefined();
     expect(await a.getToken()).toBe("token-1");
   });
 
   it("fails the tabs waiting for the lock with a failed fetch's error instead of fetching in turn", async () => {
+    const clock = useTestClock();
     let down = true;
     const tabs = makeTabs({
       failure: () =>
@@ -356,7 +388,7 @@ describe("crossTab: one token for all tabs", () => {
     expect(tabs.fetches()).toBe(1);
     // A failure is an answer for the callers waiting on it, not a verdict: once the first
     // backoff (at most 1 s) is over, the next call fetches.
-    await sleep(1_000);
+    clock.advance(1_000);
     expect(await b.getToken()).toBe("token-2");
     expect(tabs.fetches()).toBe(2);
   });
@@ -367,7 +399,7 @@ describe("crossTab: one token for all tabs", () => {
     const a = tabs.open("a");
     // a holds the lock and is fetching when another tab's failure arrives on the channel.
     const pending = a.getToken();
-    await sleep(20 + 150); // past the ask that precedes a newcomer's fetch
+    await waitFor(() => tabs.fetches() === 1, { what: "a's fetch to start, after its ask" });
     const intruder = new TrackedChannel(`grpc-web-auth:${channel}`);
     intruder.postMessage({
       v: 3,
