@@ -1,7 +1,8 @@
 /**
  * The page side of the browser benchmark (bench/browser.ts bundles it with esbuild): the same
  * bare-vs-intercepted comparison as over HTTP in Node, through the gRPC-Web transport of Chromium;
- * then Bearer against DPoP, both through the interceptor.
+ * then Bearer against DPoP, both through the interceptor; then one DPoP proof against one bare
+ * signature with the same key.
  */
 import { createClient, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
@@ -18,6 +19,7 @@ import {
   type OverheadOptions,
   staticBearer,
 } from "./compare-clients.js";
+import { type Comparison, compareInterleaved } from "./measure.js";
 
 /** What the benchmark page is told, through `page.evaluate`. */
 export interface BrowserBenchOptions extends OverheadOptions {
@@ -26,10 +28,17 @@ export interface BrowserBenchOptions extends OverheadOptions {
   credentials: { username: string; password: string };
 }
 
+/** How many proofs {@link BrowserBench.runProofCost} times: rounds × proofs per side per round. */
+export interface ProofCostOptions {
+  rounds: number;
+  proofsPerRound: number;
+}
+
 /** `globalThis.grpcWebAuthBench` on the page. */
 export interface BrowserBench {
   run(options: BrowserBenchOptions): Promise<Overhead>;
   runDpop(options: BrowserBenchOptions): Promise<Overhead>;
+  runProofCost(options: ProofCostOptions): Promise<Comparison>;
 }
 
 async function run(options: BrowserBenchOptions): Promise<Overhead> {
@@ -65,4 +74,46 @@ async function runDpop(options: BrowserBenchOptions): Promise<Overhead> {
   return compareClients(bearer, dpop, options);
 }
 
-(globalThis as { grpcWebAuthBench?: BrowserBench }).grpcWebAuthBench = { run, runDpop };
+/** The URL the proofs are for: a DemoService method, as the interceptor proves it. */
+const PROOF_URL = "https://api.example.com/demo.v1.DemoService/WhoAmI";
+
+/**
+ * What one DPoP proof costs against its floor, with no network: the library's signer path (a
+ * source with `dpop: dpopProofs({ keyPair })`, `proofFor(token).prove(url, token)`) against a bare
+ * `crypto.subtle.sign` (ECDSA P-256, SHA-256) with the same non-extractable key over as many
+ * bytes as a proof signs. Candidate / baseline: proof / sign.
+ */
+async function runProofCost(options: ProofCostOptions): Promise<Comparison> {
+  const keyPair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+  // A token of a usual JWT access token's length; the source reads no claims from it.
+  const token = `eyJ${"x".repeat(797)}`;
+  const tokens = createTokenSource({
+    fetchToken: async () => token,
+    dpop: dpopProofs({ keyPair }),
+  });
+  await tokens.getToken();
+  const scheme = tokens.proofFor?.(token);
+  if (scheme === undefined) throw new Error("the DPoP source gave no proof scheme for its token");
+  // The bare side signs what a proof signs: its header and claims, as many bytes.
+  const { dpop } = (await scheme.prove(PROOF_URL, token)).headers;
+  const signed = new TextEncoder().encode(dpop?.slice(0, dpop.lastIndexOf(".")) ?? "");
+  const algorithm = { name: "ECDSA", hash: "SHA-256" };
+  return compareInterleaved(
+    async (n) => {
+      for (let i = 0; i < n; i++) await crypto.subtle.sign(algorithm, keyPair.privateKey, signed);
+    },
+    async (n) => {
+      for (let i = 0; i < n; i++) await scheme.prove(PROOF_URL, token);
+    },
+    { rounds: options.rounds, callsPerRound: options.proofsPerRound },
+  );
+}
+
+(globalThis as { grpcWebAuthBench?: BrowserBench }).grpcWebAuthBench = {
+  run,
+  runDpop,
+  runProofCost,
+};

@@ -18,6 +18,7 @@ import {
   measureMemoryDpopOverhead,
   measureMemoryOverhead,
 } from "./overhead.js";
+import { PROOF_PLAN, proofJson, proofRows } from "./proof-cost.js";
 import {
   count,
   describeMachine,
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     await server.close();
   }
 
-  const browser = await section("browser", () => runBrowserBench(PLAN.browser));
+  const browser = await section("browser", () => runBrowserBench(PLAN.browser, PROOF_PLAN));
   if (browser.status !== "ran") {
     process.stdout.write(`browser: ${browser.status} (${browser.reason})\n`);
   }
@@ -297,6 +298,7 @@ function browserRows(browser: BrowserResult): Row[] {
             ok: false,
           },
         ]),
+    ...proofRows(browser.browser, browser.proof),
   ];
 }
 
@@ -354,6 +356,7 @@ function browserJson(browser: BrowserResult) {
     unary: comparisonJson(browser.unary, undefined),
     streaming: comparisonJson(browser.streaming, undefined),
     dpop: browserDpopJson(browser.dpop),
+    proof: proofJson(browser.proof),
   };
 }
 

@@ -120,17 +120,26 @@ describe.each(Object.keys(transports) as (keyof typeof transports)[])("DPoP over
 });
 
 describe("dpopProofs", () => {
-  it("makes one non-extractable key for the source's whole life", async () => {
+  it("makes one non-extractable key per session: the same for every call, a new one after sign-out", async () => {
     const { tokens, client } = await makeWorld("connect");
     const generate = vi.spyOn(crypto.subtle, "generateKey");
-    for (let i = 0; i < 5; i++) await client.whoAmI({});
-    tokens.clear();
-    await client.whoAmI({});
-    expect(generate).toHaveBeenCalledTimes(1);
-    const pair = (await generate.mock.results[0]?.value) as CryptoKeyPair;
-    expect(pair.privateKey.extractable).toBe(false);
-    expect(pair.privateKey.type).toBe("private");
-    generate.mockRestore();
+    try {
+      for (let i = 0; i < 5; i++) await client.whoAmI({});
+      expect(generate).toHaveBeenCalledTimes(1);
+      tokens.clear();
+      await client.whoAmI({});
+      expect(generate).toHaveBeenCalledTimes(2);
+      const pairs = await Promise.all(
+        generate.mock.results.map((result) => result.value as Promise<CryptoKeyPair>),
+      );
+      for (const pair of pairs) {
+        expect(pair.privateKey.extractable).toBe(false);
+        expect(pair.privateKey.type).toBe("private");
+      }
+      expect(pairs[0]).not.toBe(pairs[1]);
+    } finally {
+      generate.mockRestore();
+    }
   });
 
   it("signs once per proof, and hashes a token once for all its proofs", async () => {
