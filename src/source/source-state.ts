@@ -77,6 +77,42 @@ export function createSourceState(options: ResolvedOptions): SourceState {
   dpop = options.dpop?.bind(tabs);
   // A grant that works outside a fetch (a sign-in by redirect) gets the key once, now.
   grant.attach?.({ dpop });
+  const life = createLifecycle({ cache, session, flights, events, tabs });
+  return {
+    options,
+    cache,
+    session,
+    events,
+    flights,
+    tabs,
+    dpop,
+    rejectHere(token) {
+      if (!cache.isRejected(token)) tabs?.rejected(token);
+      steps.reject(token);
+    },
+    signOutHere() {
+      const dropped = steps.signOut(undefined, flights);
+      const { state, signer } = dropped;
+      tabs?.cleared(dropped.token, state !== undefined);
+      if (state !== undefined) revoke(grant, { state, dpop: signer }, timeoutMs, events.emit);
+    },
+    obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
+    ...life,
+  };
+}
+
+/**
+ * A source's life in the page: it refreshes ahead when the page comes back, re-syncs after the
+ * back/forward cache, and lets go of everything on `dispose()`.
+ */
+function createLifecycle(parts: {
+  cache: TokenCache;
+  session: Session;
+  flights: Flights;
+  events: TokenEvents;
+  tabs: TabLink | undefined;
+}): Pick<SourceState, "syncing" | "dispose" | "disposed"> {
+  const { cache, session, flights, events, tabs } = parts;
   let ended = false;
   let syncing: Promise<void> | undefined;
   /** A stale or expired token is refreshed now, once for every tab, rather than at the next call. */
@@ -98,24 +134,6 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     },
   });
   return {
-    options,
-    cache,
-    session,
-    events,
-    flights,
-    tabs,
-    dpop,
-    rejectHere(token) {
-      if (!cache.isRejected(token)) tabs?.rejected(token);
-      steps.reject(token);
-    },
-    signOutHere() {
-      const dropped = steps.signOut(undefined, flights);
-      const { state, signer } = dropped;
-      tabs?.cleared(dropped.token, state !== undefined);
-      if (state !== undefined) revoke(grant, { state, dpop: signer }, timeoutMs, events.emit);
-    },
-    obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
     syncing: () => syncing,
     dispose() {
       if (ended) return;
