@@ -129,6 +129,8 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     return signIn(context, refreshToken !== undefined);
   };
   grant.revoke = refresher.revoke;
+  // A refresh token in a store every tab reads: the source requires the tabs to take turns.
+  grant.persistent = options.store !== undefined;
   grant.reset = () => {
     refusedDigest = undefined;
     if (typeof credentials !== "function") credentials = undefined;

@@ -114,6 +114,8 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
     }
   };
   grant.revoke = refresher.revoke;
+  // A refresh token in a store every tab reads: the source requires the tabs to take turns.
+  grant.persistent = options.store !== undefined;
   grant.reset = () => {
     unused = undefined;
     refresher.reset();

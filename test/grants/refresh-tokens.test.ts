@@ -9,8 +9,11 @@ import {
   createTokenSource,
   passwordGrant,
   refreshTokenGrant,
+  shareAcrossTabs,
+  type TabSharing,
   type TokenSource,
 } from "../../src/index.js";
+import { createFakeLockWorld } from "../helpers/fake-locks.js";
 import { type SecretWatch, seenInFile, watchSecrets } from "../helpers/secret-watch.js";
 import { refresh as refreshAtServer, signIn, startTestServer } from "../server/fixtures.js";
 
@@ -293,6 +296,12 @@ describe("refreshTokenGrant with a refresh token got elsewhere", () => {
   });
 });
 
+/** A store needs tabs that take turns: one tab's sharing, over an in-memory lock manager. */
+function oneTab(): { crossTab: TabSharing } {
+  const apis = { locks: createFakeLockWorld().tab("a"), BroadcastChannel };
+  return { crossTab: shareAcrossTabs(`store-${crypto.randomUUID()}`, { apis }) };
+}
+
 describe("a refresh token store", () => {
   it("is given each rotated refresh token, and undefined on clear()", async () => {
     const server = await startTestServer({ testMode: true });
@@ -305,6 +314,7 @@ describe("a refresh token store", () => {
         http: watch.http,
         store,
       }),
+      ...oneTab(),
     });
     let current = await tokens.getToken();
     for (let i = 0; i < 3; i++) current = await tokens.refresh(current);
@@ -327,6 +337,7 @@ describe("a refresh token store", () => {
         credentials,
         store: { load: () => answer.refresh_token, save: () => {} },
       }),
+      ...oneTab(),
     });
     expect((await demoClient(server, tokens).whoAmI({})).subject).toBe("alice");
     expect(credentials).not.toHaveBeenCalled();
@@ -351,6 +362,7 @@ describe("a refresh token store", () => {
         http: watch.http,
         store,
       }),
+      ...oneTab(),
     });
     watch.watch(tokens);
     const client = demoClient(server, tokens);

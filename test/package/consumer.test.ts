@@ -18,7 +18,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // package name and subpath (through package.json "exports"), and bundled by Vite.
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
-const PEERS = ["ky", "@connectrpc/connect", "@bufbuild/protobuf", "grpc-web"];
+/** What an app's install brings beside the library: its dependencies, and the peers it has. */
+const manifest = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as {
+  dependencies: Record<string, string>;
+  peerDependencies: Record<string, string>;
+};
+const PEERS = [...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies)];
 let app: string;
 let bundles: { main: string; grpcWeb: string };
 
