@@ -40,7 +40,7 @@ export interface SourceLink {
    * Another tab signed out; `token` is the one it dropped, never to be taken again. Unless it
    * `revoked` the state itself, the tab whose fetch made the state revokes it.
    */
-  cleared(token: string | undefined, revoked: boolean): void;
+  cleared(token: string | undefined, how: { revoked: boolean }): void;
   /**
    * What to answer another tab's query with (`asked`: the token it holds), or `undefined` when
    * this tab holds nothing of a session and has nothing to say.
@@ -69,7 +69,7 @@ export interface TabLink {
   ): Promise<T | undefined>;
   rejected(token: string): void;
   /** Signed out here; `revoked`: this tab held the state and revokes it. */
-  cleared(token: string | undefined, revoked: boolean): void;
+  cleared(token: string | undefined, how: { revoked: boolean }): void;
   /** Tells the tabs waiting for this tab's fetch of its failure, and when fetching may start again. */
   failed(error: TokenFetchError, until: number | undefined): void;
   /**

@@ -25,12 +25,18 @@ const REQUEST_TIMEOUT_MS = 10_000;
  * reading a few KiB of an error answer at most. `retry: false` for requests that must go at most
  * once (a rotating refresh token is spent by the first request that reaches the server).
  */
-export function tokenClient(http: KyInstance | undefined, retry: boolean): KyInstance {
+/**
+ * How a request may be retried: a sign-in or a revocation is harmless to repeat (`"retried"`, as
+ * ky does); a refresh that reached the server may have rotated the token, so it goes `"once"`.
+ */
+export type Retries = "retried" | "once";
+
+export function tokenClient(http: KyInstance | undefined, retries: Retries): KyInstance {
   const base = http ?? ky.create(defaultKyOptions());
   // Never follow a redirect with a secret in the body; it may lead to another origin.
   return base.extend({
     redirect: "manual",
-    ...(retry ? {} : { retry: 0 }),
+    ...(retries === "once" && { retry: 0 }),
     // ky reads an error answer for HTTPError.data (up to 10 MiB): hand it a few KiB only.
     hooks: {
       afterResponse: [

@@ -82,7 +82,7 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   const { endpoint, http } = options;
   // A credentials object serves one session: `clear()` forgets it (a function is asked again).
   let credentials: PasswordGrantOptions["credentials"] | undefined = options.credentials;
-  const client = tokenClient(http, true);
+  const client = tokenClient(http, "retried");
   const refresher = createRefresher("passwordGrant", {
     ...options,
     refreshEndpoint: options.refreshEndpoint ?? endpoint,
@@ -90,8 +90,8 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
   /** A digest of the pair the endpoint refused last: the password itself is not kept. */
   let refusedDigest: string | undefined;
 
-  const signIn = async (context: GrantContext, hadRefreshToken: boolean) => {
-    const { username, password } = await resolveCredentials(credentials, hadRefreshToken);
+  const signIn = async (context: GrantContext, why: { hadRefreshToken: boolean }) => {
+    const { username, password } = await resolveCredentials(credentials, why);
     const digest = await digestOf(username, password);
     if (digest === refusedDigest) {
       throw repeatedFailure(
@@ -126,7 +126,7 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
         if (!isRefusal(error)) throw error;
       }
     }
-    return signIn(context, refreshToken !== undefined);
+    return signIn(context, { hadRefreshToken: refreshToken !== undefined });
   };
   grant.revoke = refresher.revoke;
   // A refresh token in a store every tab reads: the source requires the tabs to take turns.
@@ -151,7 +151,7 @@ function checkPasswordOptions(options: PasswordGrantOptions): void {
     checkEndpoint("passwordGrant", "refreshEndpoint", options.refreshEndpoint, http);
   }
   checkRefreshOptions("passwordGrant", options);
-  checkClientOptions("passwordGrant", options, false);
+  checkClientOptions("passwordGrant", options, { clientId: "optional" });
   if (typeof credentials !== "function" && !isCredentials(credentials)) {
     throw new TypeError(
       "passwordGrant: credentials must be { username: string, password: string } or a function returning them",
@@ -191,7 +191,7 @@ function isCredentials(value: unknown): value is Credentials {
 
 async function resolveCredentials(
   credentials: PasswordGrantOptions["credentials"] | undefined,
-  afterRefusedRefresh: boolean,
+  { hadRefreshToken }: { hadRefreshToken: boolean },
 ): Promise<Credentials> {
   let value: unknown;
   try {
@@ -204,12 +204,12 @@ async function resolveCredentials(
   }
   if (value === undefined || value === null) {
     throw new TokenFetchError(
-      afterRefusedRefresh
+      hadRefreshToken
         ? "the refresh token was refused and there are no credentials to sign in with"
         : "there are no credentials to sign in with",
       {
         code: TokenFetchCode.Unauthenticated,
-        reason: afterRefusedRefresh ? "refresh-token-refused" : "no-credentials",
+        reason: hadRefreshToken ? "refresh-token-refused" : "no-credentials",
       },
     );
   }

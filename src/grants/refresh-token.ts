@@ -80,7 +80,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): TokenGrant
   const { endpoint, http, refreshToken: initial } = options;
   checkEndpoint("refreshTokenGrant", "endpoint", endpoint, http);
   checkRefreshOptions("refreshTokenGrant", options);
-  checkClientOptions("refreshTokenGrant", options, true);
+  checkClientOptions("refreshTokenGrant", options, { clientId: "required" });
   if (typeof initial !== "function" && !(typeof initial === "string" && initial !== "")) {
     throw new TypeError(
       "refreshTokenGrant: refreshToken must be a non-empty string or a function returning one",

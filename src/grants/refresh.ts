@@ -62,7 +62,7 @@ export function createRefresher(grant: string, options: RefreshOptions): Refresh
   const dialect = clientId === undefined ? "login" : "oauth";
   // A refresh that reached the server may have rotated the token even if its answer was lost:
   // sending it again would be reuse, which revokes the whole family. So never retried.
-  const once = tokenClient(options.http, false);
+  const once = tokenClient(options.http, "once");
   const stored = storedRefreshTokens(grant, options.store);
   // Refresh tokens the endpoint refused: never sent again, whoever offers them.
   const refused = new Set<string>();
@@ -123,7 +123,7 @@ async function revokeRefreshToken(
   const form = new URLSearchParams({ token: state, token_type_hint: "refresh_token" });
   if (clientId !== undefined) form.set("client_id", clientId);
   // Revoking twice is harmless (RFC 7009 §2.2: an unknown token answers 200): retried as ky does.
-  const response = await post(tokenClient(http, true), revokeEndpoint, {
+  const response = await post(tokenClient(http, "retried"), revokeEndpoint, {
     form,
     signal,
     dpop,
@@ -203,10 +203,10 @@ export function checkRefreshOptions(
 export function checkClientOptions(
   grant: string,
   options: { clientId?: unknown; scope?: unknown },
-  required: boolean,
+  rules: { clientId: "required" | "optional" },
 ): void {
   const { clientId, scope } = options;
-  if (clientId === undefined && required) {
+  if (clientId === undefined && rules.clientId === "required") {
     throw new TypeError(
       `${grant}: clientId is required: the client_id your authorization server registered for this app (RFC 6749 §2.2)`,
     );

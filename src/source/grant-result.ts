@@ -34,7 +34,7 @@ export function toFetched(
   if (state !== undefined && typeof state !== "string") {
     throw bad("fetchToken resolved to a state that is not a string");
   }
-  const bound = boundByType(facts.tokenType, source.dpop, bad);
+  const bound = boundByType(facts.tokenType, source, bad);
   if (token === "") throw bad("the token is empty");
   if (!HEADER_SAFE.test(token)) {
     throw bad("the token has characters that cannot be sent in an HTTP header");
@@ -46,7 +46,7 @@ export function toFetched(
 /** Whether a token of this type goes with a DPoP proof (RFC 6749 §7.1: case-insensitive). */
 function boundByType(
   tokenType: unknown,
-  dpop: boolean,
+  { dpop }: { dpop: boolean },
   bad: (why: string) => TokenFetchError,
 ): boolean {
   if (tokenType === undefined) return dpop;

@@ -12,7 +12,7 @@ export interface FlightPlan {
    */
   run(signal: AbortSignal, rejected: string | undefined): Promise<Fetched | undefined>;
   /** A fetched token arrived. */
-  landed(fetched: Fetched, replacement: boolean): Cached;
+  landed(fetched: Fetched, how: { replacement: boolean }): Cached;
   /** The token another tab published was taken meanwhile. */
   adopted(): Cached | undefined;
   /** The fetch failed. */
@@ -51,7 +51,9 @@ export function createFlights(session: Session, plan: FlightPlan): Flights {
       flight = undefined;
       session.fetched();
       const landed =
-        fetched === undefined ? plan.adopted() : plan.landed(fetched, self.rejected !== undefined);
+        fetched === undefined
+          ? plan.adopted()
+          : plan.landed(fetched, { replacement: self.rejected !== undefined });
       if (landed === undefined) throw signal.reason;
       return landed;
     } catch (error) {

@@ -60,10 +60,11 @@ export function createSourceState(options: ResolvedOptions): SourceState {
       const own = () => fetchOwn({ options, cache, dpop, failed: steps.failed }, signal, rejected);
       // Announced without the state: a tab that needs it asks, waiting for the lock. The epoch
       // tells the others whether the state they hold is now spent.
-      const publish = (f: Fetched) => shared(f.entry, f.bound, cache.epochAfter(f.state));
+      const publish = (f: Fetched) =>
+        shared(f.entry, { bound: f.bound, epoch: cache.epochAfter(f.state) });
       return tabs === undefined ? own() : tabs.fetch(own, publish, signal);
     },
-    landed: (fetched, replacement) => steps.install(fetched, { from: "fetch", replacement }),
+    landed: (fetched, { replacement }) => steps.install(fetched, { from: "fetch", replacement }),
     adopted: () => cache.entry,
     failed: (error) => events.emit({ type: "error", error }),
   });
@@ -93,7 +94,7 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     signOutHere() {
       const dropped = steps.signOut(undefined, flights);
       const { state, signer } = dropped;
-      tabs?.cleared(dropped.token, state !== undefined);
+      tabs?.cleared(dropped.token, { revoked: state !== undefined });
       if (state !== undefined) revoke(grant, { state, dpop: signer }, timeoutMs, events.emit);
     },
     obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
@@ -158,7 +159,7 @@ function createSteps(
   let bearerTold = false;
   return {
     install(fetched: Fetched, how: { from: "fetch" | "shared"; replacement: boolean }): Cached {
-      const cached = cache.install(fetched, how.replacement);
+      const cached = cache.install(fetched, how);
       if (how.from === "fetch") cache.owner = fetched.state !== undefined;
       events.emit({ type: "token", expiresAt: expiresAt(cached), source: how.from });
       // A DPoP source given a bearer token says so once a session: an app may refuse it.
@@ -222,7 +223,7 @@ function linkFor(
       if (cache.state === answer.state) cache.owner = true;
     },
     rejected: (token) => steps.reject(token),
-    cleared(token, revoked) {
+    cleared(token, { revoked }) {
       const owner = cache.owner;
       const dropped = steps.signOut(token, flights);
       const { state, signer } = dropped;
@@ -234,7 +235,12 @@ function linkFor(
       // A stale token is not handed over: the asker refreshes, with the state, for every tab.
       const token = entry !== undefined && isFresh(entry) ? entry : undefined;
       if (token === undefined && state === undefined && !retired) return undefined;
-      return { token: token && shared(token, token.bound, epoch), state, epoch, retired };
+      return {
+        token: token && shared(token, { bound: token.bound, epoch }),
+        state,
+        epoch,
+        retired,
+      };
     },
     held: () => cache.entry?.token,
     epoch: () => cache.epoch,
@@ -273,7 +279,7 @@ function answered(
 }
 
 /** A token as the tabs share it, with its binding and the session's epoch; never the state. */
-function shared(entry: Entry, bound: boolean, epoch: number): SharedToken {
+function shared(entry: Entry, { bound, epoch }: { bound: boolean; epoch: number }): SharedToken {
   return { token: entry.token, expiresAt: expiresAt(entry), bound, epoch };
 }
 

@@ -37,7 +37,7 @@ export interface TokenCache {
   /** The epoch a fetch that returned `state` starts: one more when the state rotated. */
   epochAfter(state: string | undefined): number;
   /** Makes `fetched` the current token, one generation newer than the last. */
-  install(fetched: Fetched, replacement: boolean): Cached;
+  install(fetched: Fetched, how: { replacement: boolean }): Cached;
   /** A token of this session, by value. */
   known(token: string): Cached | undefined;
   /** The server refused it: it is never handed out again. */
@@ -66,7 +66,7 @@ export function createTokenCache(): TokenCache {
     quiet: false,
     owner: false,
     epochAfter: (state) => (state === cache.state ? cache.epoch : cache.epoch + 1),
-    install(fetched, replacement) {
+    install(fetched, { replacement }) {
       const cached: Cached = {
         ...fetched.entry,
         gen: ++generation,

@@ -91,7 +91,7 @@ export function createTabLink(
     fetch: (own, publish, signal) => fetchForAll(link, own, publish, signal),
     shared: (key, make, check) => sharedValue(link, key, make, check),
     rejected: (token) => link.post({ v: 3, type: "rejected", token }),
-    cleared: (token, revoked) =>
+    cleared: (token, { revoked }) =>
       link.post({ v: 3, type: "cleared", token: token ?? null, revoked }),
     failed: (error, until) => link.post(failedMessage(error, until)),
     sync: () => ask(link, ASK_NEWCOMER_MS),
@@ -144,7 +144,7 @@ function receive(link: Link, message: Message): void {
       source.rejected(message.token);
       break;
     case "cleared":
-      source.cleared(message.token ?? undefined, message.revoked);
+      source.cleared(message.token ?? undefined, { revoked: message.revoked });
       break;
     case "value-query":
       if (values.has(message.name)) {

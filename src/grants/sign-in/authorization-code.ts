@@ -135,7 +135,7 @@ export function authorizationCodeGrant(
   const insecure = isLoopback(issuer) ? { [allowInsecureRequests]: true } : {};
   const additionalParameters = resource === undefined ? undefined : { resource };
   const openid = scope.split(" ").includes("openid");
-  const http = tokenClient(options.http, false);
+  const http = tokenClient(options.http, "once");
   const storageKey = `${PENDING_KEY}:${clientId}`;
 
   let attached: DpopKeyHandle | undefined;
