@@ -1,21 +1,36 @@
 import { describe, expect, it } from "vitest";
 import { TokenFetchCode, TokenFetchError } from "../../src/index.js";
+import { channelMessage, nextEvent, waitFor } from "../helpers/wait.js";
 import { makeTabWorld, TabChannel } from "./tab-world.js";
 
 // What another context on the origin (or a tab still running the previous version of the app)
 // can put on the channel: old-version, oversize and forged messages change nothing they should not.
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Posts on the tabs' channel as a stranger would. */
 function intruder(channel: string): TabChannel {
   return new TabChannel(`grpc-web-auth:${channel}`);
 }
 
+/**
+ * Resolves once a listener opened now, after the tabs, hears the message `what` picks out:
+ * messages are delivered in order, so every tab opened before it has heard it too.
+ */
+function heard(channel: string, what: string, matches: (data: Record<string, unknown>) => boolean) {
+  return channelMessage<Record<string, unknown> | null>(`grpc-web-auth:${channel}`, {
+    matches: (data) => data !== null && matches(data),
+    what,
+  });
+}
+
 describe("the channel's guard", () => {
   it("ignores a token announced in the previous protocol version", async () => {
     const tabs = makeTabWorld();
     const a = tabs.open("a");
+    const delivered = heard(
+      tabs.channel,
+      "the old-version token",
+      (m) => m.token === "old-version",
+    );
     intruder(tabs.channel).postMessage({
       v: 2,
       type: "token",
@@ -24,7 +39,7 @@ describe("the channel's guard", () => {
       state: "r",
       bound: null,
     });
-    await sleep(20);
+    await delivered;
     expect(a.peek()).toBeUndefined();
     expect(await a.getToken()).toBe("token-1");
   });
@@ -33,6 +48,7 @@ describe("the channel's guard", () => {
     const tabs = makeTabWorld();
     const a = tabs.open("a");
     const huge = "x".repeat(20_000);
+    const delivered = heard(tabs.channel, "the oversize token", (m) => m.token === huge);
     intruder(tabs.channel).postMessage({
       v: 3,
       type: "token",
@@ -41,7 +57,7 @@ describe("the channel's guard", () => {
       bound: null,
       epoch: 0,
     });
-    await sleep(20);
+    await delivered;
     expect(a.peek()).toBeUndefined();
   });
 
@@ -58,18 +74,23 @@ describe("the channel's guard", () => {
       reason: "credentials-refused",
       until: null,
     };
+    const isForged = (m: Record<string, unknown>) => m.message === forged.message;
     // Nobody waits: it is no answer to anything, and locks nobody out.
+    const delivered = heard(tabs.channel, "the forged failure", isForged);
     intruder(tabs.channel).postMessage(forged);
-    await sleep(20);
+    await delivered;
     expect(tabs.events.get("a")).toEqual([]);
     expect(await a.getToken()).toBe("token-1");
 
     // b waits for the lock a holds: the failure is the answer it waits for, in fixed words.
     const release = await holdLock(tabs, "holder");
     const held = b.refresh("token-1").catch((error: unknown) => error);
-    await sleep(20);
+    await waitFor(() => tabs.world.waiting(`grpc-web-auth:${tabs.channel}`).includes("b"), {
+      what: "b waiting for the lock",
+    });
+    const deliveredAgain = heard(tabs.channel, "the forged failure, again", isForged);
     intruder(tabs.channel).postMessage(forged);
-    await sleep(20);
+    await deliveredAgain;
     release();
     const error = await held;
     expect(error).toBeInstanceOf(TokenFetchError);
@@ -81,10 +102,13 @@ describe("the channel's guard", () => {
     const tabs = makeTabWorld();
     const a = tabs.open("a");
     const b = tabs.open("b");
+    const shared = nextEvent(b, "token", { what: "b taking a's token" });
     await a.getToken();
-    await sleep(20);
+    await shared;
+    const signedOut = nextEvent(a, "cleared", { what: "a hearing b's sign-out" });
     b.clear();
-    await sleep(20);
+    await signedOut;
+    const delivered = heard(tabs.channel, "the forged token", (m) => m.token === "forged");
     intruder(tabs.channel).postMessage({
       v: 3,
       type: "token",
@@ -93,7 +117,7 @@ describe("the channel's guard", () => {
       bound: null,
       epoch: 9,
     });
-    await sleep(20);
+    await delivered;
     expect(a.peek()).toBeUndefined();
     expect(b.peek()).toBeUndefined();
     expect(await a.getToken()).toBe("token-2");

@@ -1,12 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
 import { createTokenSource, shareAcrossTabs } from "../../src/index.js";
+import { sleep } from "../helpers/wait.js";
 import { makeTabWorld, TabChannel } from "./tab-world.js";
 
 // A tab joins any live session: what its siblings hold is handed over when it asks, whatever the
 // age of their access token; the refresh token crosses the channel only in answers, and a spent
 // one is never presented again.
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("joining a session", () => {
   it("gives a tab opened after the siblings' token went stale the session: one refresh with the handed-over refresh token, no sign-in", async () => {
@@ -83,6 +82,7 @@ describe("joining a session", () => {
       sources.map(async (source) => {
         while (Date.now() - started < 2_000) {
           await source.getToken();
+          // Time is the subject: the tabs call out of step with each other and the token's lifetime.
           await sleep(5 + Math.random() * 40);
         }
       }),
