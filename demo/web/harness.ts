@@ -8,6 +8,7 @@ import {
   dpopProofs,
   indexedDbKeyStore,
   passwordGrant,
+  type RefreshTokenStore,
   type SessionEndReason,
   shareAcrossTabs,
   type TokenInfo,
@@ -49,6 +50,11 @@ export interface HarnessSetup {
   dpopKeyStore?: string | undefined;
   /** Gives `passwordGrant` the backend's `revokeEndpoint`, so `clear()` revokes. Default: not given. */
   revoke?: boolean | undefined;
+  /**
+   * Keeps the refresh token in `localStorage` under this key (`passwordGrant({ store })`), as an
+   * app would; `createTokenSource` then requires `crossTab`. Default: in memory only.
+   */
+  store?: string | undefined;
 }
 
 /** What {@link Harness.storedKey} found in a DPoP key store: facts, never key material. */
@@ -175,6 +181,7 @@ const harness: Harness = {
         // Asked before every sign-in, so setCredentials takes effect at the next one.
         credentials: () => ({ ...credentials }),
         revokeEndpoint: options.revoke ? revokeEndpoint(apiUrl) : undefined,
+        store: options.store === undefined ? undefined : localStorageStore(options.store),
       }),
       crossTab: options.crossTab === undefined ? undefined : shareAcrossTabs(options.crossTab),
       dpop:
@@ -280,6 +287,17 @@ const harness: Harness = {
     };
   },
 };
+
+/** A refresh-token store in `localStorage`, the way an app would write one. */
+function localStorageStore(key: string): RefreshTokenStore {
+  return {
+    load: () => localStorage.getItem(key) ?? undefined,
+    save(refreshToken) {
+      if (refreshToken === undefined) localStorage.removeItem(key);
+      else localStorage.setItem(key, refreshToken);
+    },
+  };
+}
 
 /** Runs a call, counts it, logs it on the page, and never rejects. */
 async function settle<T>(method: string, call: () => Promise<T>): Promise<CallResult<T>> {

@@ -2,6 +2,7 @@ import type { SessionAnswer, SharedToken, SourceLink, TabLink } from "../core/ta
 import type { TokenFetchError } from "../core/token-fetch-error.js";
 import { failedMessage, type Message, parse, relayedFailure } from "./channel.js";
 import { exclusive, NOT_RUN } from "./exclusive.js";
+import { openPagePort } from "./page-port.js";
 
 /** The browser APIs tab sharing needs; injectable so the logic can be tested outside a browser. */
 export interface TabApis {
@@ -62,17 +63,23 @@ export function createTabLink(
   release: (held: SessionAnswer | undefined) => void,
 ): TabLink {
   const name = `grpc-web-auth:${channel}`;
-  const port = new apis.BroadcastChannel(name);
-  // Node's channels keep the process alive; a token source must not.
-  (port as { unref?: () => void }).unref?.();
   const closing = new AbortController();
+  const port = openPagePort(
+    name,
+    apis.BroadcastChannel,
+    (data) => {
+      const message = parse(data);
+      if (message !== undefined) receive(link, message);
+    },
+    () => handOver(link),
+  );
   const link: Link = {
     name,
     apis,
     source,
     stealAfterMs: 2 * timeoutMs + ASK_HOLDER_MS,
     post: (message) => {
-      if (!closing.signal.aborted) port.postMessage(message);
+      if (!closing.signal.aborted) port.post(message);
     },
     asking: new Map(),
     waiter: undefined,
@@ -80,13 +87,6 @@ export function createTabLink(
     checks: new Map(),
     closing,
   };
-  port.onmessage = (event: MessageEvent<unknown>) => {
-    const message = parse(event.data);
-    if (message !== undefined) receive(link, message);
-  };
-  const page = globalThis.window as EventTarget | undefined;
-  const leaving = () => handOver(link);
-  page?.addEventListener?.("pagehide", leaving);
   return {
     fetch: (own, publish, signal) => fetchForAll(link, own, publish, signal),
     shared: (key, make, check) => sharedValue(link, key, make, check),
@@ -94,13 +94,14 @@ export function createTabLink(
     cleared: (token, { revoked }) =>
       link.post({ v: 3, type: "cleared", token: token ?? null, revoked }),
     failed: (error, until) => link.post(failedMessage(error, until)),
-    sync: () => ask(link, ASK_NEWCOMER_MS),
+    sync() {
+      port.reopen();
+      return ask(link, ASK_NEWCOMER_MS);
+    },
     close() {
       if (closing.signal.aborted) return;
-      page?.removeEventListener?.("pagehide", leaving);
       const held = source.answer(undefined);
       closing.abort();
-      port.onmessage = null;
       port.close();
       link.waiter?.wake();
       release(held);
