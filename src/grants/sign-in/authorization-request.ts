@@ -32,6 +32,10 @@ export async function startSignIn({ settings, provider, storageKey, dpop }: Sign
   const pending: PendingSignIn = { state: generateRandomState(), verifier, at: Date.now() };
   if (isOpenid(settings.scope)) pending.nonce = generateRandomNonce();
   if (dpop !== undefined) {
+    // A source with no key yet, in a page no other tab's key reaches, takes the key of a sign-in
+    // another tab started and is at the provider with: the pages that come back share one key.
+    const keyStore = settings.keyStore;
+    if (keyStore !== undefined) await dpop.adopt(() => keyStore.latest());
     pending.jkt = await dpop.thumbprint();
     await settings.keyStore?.save(pending.state, await dpop.keyPair());
   }

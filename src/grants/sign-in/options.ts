@@ -116,8 +116,11 @@ function checkBrowserOptions(options: AuthorizationCodeGrantOptions): void {
   if (storage !== undefined && typeof storage?.getItem !== "function") {
     fail("storage must be a Storage: { getItem, setItem, removeItem }");
   }
-  if (keyStore !== undefined && typeof keyStore?.take !== "function") {
-    fail("keyStore must be { save(id, pair), take(id) }");
+  if (
+    keyStore !== undefined &&
+    (typeof keyStore?.take !== "function" || typeof keyStore.latest !== "function")
+  ) {
+    fail("keyStore must be { save(id, pair), take(id), latest() }");
   }
 }
 
