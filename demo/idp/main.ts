@@ -11,8 +11,8 @@
  */
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
-import { startOidcProvider } from "../../test/helpers/oidc-provider.js";
-import { startResourceServer } from "../../test/helpers/resource-server.js";
+import { startOidcProvider } from "./provider.js";
+import { startResourceServer } from "./resource-server.js";
 
 const { values } = parseArgs({
   options: {
