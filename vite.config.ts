@@ -29,6 +29,7 @@ export default defineConfig({
       input: {
         index: page("index.html"),
         harness: page("harness.html"),
+        react: page("react.html"),
         "oidc-client-ts": page("oidc-client-ts.html"),
         "sign-in": page("sign-in.html"),
       },

@@ -21,6 +21,7 @@ export type {
 } from "./core/token-fetch-error.js";
 export { TokenFetchCode, TokenFetchError } from "./core/token-fetch-error.js";
 export type {
+  DisposableTokenSource,
   TokenEvent,
   TokenInfo,
   TokenRequestOptions,

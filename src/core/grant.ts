@@ -122,6 +122,13 @@ export interface TokenGrant {
   /** Called by `clear()` in every tab: forget what the grant remembered of the session. */
   reset?: (() => void) | undefined;
   /**
+   * The grant keeps its state beyond the page, where every tab of the origin reads it (a refresh
+   * token `store`): tabs that each refreshed it on their own would present a spent refresh token
+   * (reuse, which revokes the whole family). `createTokenSource` then requires `crossTab`, so
+   * one tab at a time refreshes and hands the new state to the others. Default: `false`.
+   */
+  persistent?: boolean | undefined;
+  /**
    * Called once by `createTokenSource`, before any fetch, with what the source is made of: for a
    * grant that works outside a fetch too (`authorizationCodeGrant` names the DPoP key in its
    * authorization request). A grant belongs to one source.

@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" />
 import type { ProofScheme } from "./proof-scheme.js";
 import type { SessionEndReason, TokenFetchError } from "./token-fetch-error.js";
 
@@ -81,4 +82,17 @@ export interface TokenSource {
    * token. Optional: without it, every token is a bearer token.
    */
   proofFor?(token: string): ProofScheme | undefined;
+}
+
+/**
+ * The source `createTokenSource` returns: a {@link TokenSource} its owner can dispose of.
+ * `dispose()` (or `using`, through `Symbol.dispose`) lets go of what the source holds in the
+ * page — its tab-sharing channel and Web Lock waits, its listeners, the fetch under way — and
+ * signs nobody out: the session lives on in the other tabs, and a new source on the same channel
+ * joins it at once. Calls on a disposed source fail (Canceled) with an error that says so.
+ * Made for React effects' cleanup (StrictMode runs them twice) and hot module replacement.
+ */
+export interface DisposableTokenSource extends TokenSource, Disposable {
+  /** Lets go of the source's channel, lock waits and listeners; idempotent; signs nobody out. */
+  dispose(): void;
 }

@@ -5,6 +5,8 @@ import type { TokenEvent } from "../core/token-source.js";
 export interface TokenEvents {
   emit(event: TokenEvent): void;
   subscribe(listener: (event: TokenEvent) => void): () => void;
+  /** Drops every listener (`dispose()`). */
+  clear(): void;
 }
 
 export function createTokenEvents(): TokenEvents {
@@ -24,5 +26,6 @@ export function createTokenEvents(): TokenEvents {
         listeners.delete(wrapped);
       };
     },
+    clear: () => listeners.clear(),
   };
 }

@@ -14,3 +14,16 @@ export function signedOut(): TokenFetchError {
     code: TokenFetchCode.Unauthenticated,
   });
 }
+
+/** `clear()` abandoned the fetch a caller waited for. */
+export function cleared(): TokenFetchError {
+  return new TokenFetchError("the token source was cleared", { code: TokenFetchCode.Canceled });
+}
+
+/** The source was disposed: calls fail, and nothing it held is used again. */
+export function disposed(): TokenFetchError {
+  return new TokenFetchError(
+    "the token source was disposed (dispose()): use the source that replaced it",
+    { code: TokenFetchCode.Canceled },
+  );
+}

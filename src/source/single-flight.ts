@@ -1,5 +1,5 @@
 import { toTokenFetchError } from "../core/abort.js";
-import { TokenFetchCode, TokenFetchError } from "../core/token-fetch-error.js";
+import type { TokenFetchError } from "../core/token-fetch-error.js";
 import type { Fetched } from "./grant-result.js";
 import type { Session } from "./session.js";
 import type { Cached } from "./token-cache.js";
@@ -25,8 +25,11 @@ export interface Flights {
   start(why: { rejected: string | undefined }): Promise<Cached>;
   /** Whether a fetch is under way. */
   active(): boolean;
-  /** Sign-out: the fetch under way belongs to a session that ended; its callers get Canceled. */
-  abandon(): void;
+  /**
+   * Sign-out or dispose: the fetch under way belongs to a session that ended here; its callers
+   * get `reason` (Canceled).
+   */
+  abandon(reason: TokenFetchError): void;
 }
 
 interface Flight {
@@ -78,12 +81,10 @@ export function createFlights(session: Session, plan: FlightPlan): Flights {
       return promise;
     },
     active: () => flight !== undefined,
-    abandon() {
+    abandon(reason) {
       const abandoned = flight;
       flight = undefined;
-      abandoned?.controller.abort(
-        new TokenFetchError("the token source was cleared", { code: TokenFetchCode.Canceled }),
-      );
+      abandoned?.controller.abort(reason);
     },
   };
 }

@@ -1,18 +1,19 @@
 import { abortReason, race, toTokenFetchError, withTimeout } from "../core/abort.js";
 import { now } from "../core/clock.js";
 import type { DpopSigner } from "../core/grant.js";
-import type { SharedToken, SourceLink, TabLink } from "../core/tab-sharing.js";
+import type { SessionAnswer, SharedToken, SourceLink, TabLink } from "../core/tab-sharing.js";
 import { TokenFetchCode, type TokenFetchError } from "../core/token-fetch-error.js";
 import type { DpopKey } from "../dpop/dpop-proofs.js";
 import { createTokenEvents, type TokenEvents } from "./events.js";
 import { type Fetched, HEADER_SAFE, toFetched } from "./grant-result.js";
 import type { ResolvedOptions } from "./options.js";
-import { refusedAgain } from "./refusals.js";
+import { cleared, disposed, refusedAgain } from "./refusals.js";
 import { revoke } from "./revoke.js";
 import { createSession, type Session } from "./session.js";
 import { createFlights, type Flights } from "./single-flight.js";
 import { type Cached, createTokenCache, type TokenCache } from "./token-cache.js";
 import { type Entry, expiresAt, isFresh, isUsable, newEntry } from "./token-lifetime.js";
+import { listenForWakeUp } from "./wake-up.js";
 
 /** A source's parts, and the steps that keep them, the other tabs and the listeners in step. */
 export interface SourceState {
@@ -30,6 +31,15 @@ export interface SourceState {
   signOutHere(): void;
   /** A token for a caller; `rejected` is the refused token a new one must replace. */
   obtain(signal: AbortSignal | undefined, rejected: string | undefined): Promise<string>;
+  /**
+   * While a page restored from the back/forward cache asks the other tabs what it missed: what
+   * a call waits for before it may use the cached token. `undefined` otherwise.
+   */
+  syncing(): Promise<void> | undefined;
+  /** `dispose()`: lets go of the channel, the listeners and the fetch under way; signs nobody out. */
+  dispose(): void;
+  /** Whether `dispose()` was called. */
+  disposed(): boolean;
 }
 
 /** Builds a source's parts from its checked options and links them to the other tabs. */
@@ -48,18 +58,26 @@ export function createSourceState(options: ResolvedOptions): SourceState {
   const flights = createFlights(session, {
     run(signal, rejected) {
       const own = () => fetchOwn({ options, cache, dpop, failed: steps.failed }, signal, rejected);
-      // Published with the state it came with: the rotated refresh token, not the spent one.
-      const publish = (f: Fetched) => shared(f.entry, { state: f.state, bound: f.bound });
+      // Announced without the state: a tab that needs it asks, waiting for the lock. The epoch
+      // tells the others whether the state they hold is now spent.
+      const publish = (f: Fetched) => shared(f.entry, f.bound, cache.epochAfter(f.state));
       return tabs === undefined ? own() : tabs.fetch(own, publish, signal);
     },
     landed: (fetched, replacement) => steps.install(fetched, { from: "fetch", replacement }),
     adopted: () => cache.entry,
     failed: (error) => events.emit({ type: "error", error }),
   });
-  tabs = crossTab?.link(linkFor(steps, cache, flights, options.refreshMarginMs), timeoutMs);
+  // Another tab signed out without the state: the tab whose fetch made it revokes it.
+  const revokeLeft = (held: { state: string; dpop: DpopSigner | undefined }) =>
+    revoke(grant, held, timeoutMs, events.emit);
+  tabs = crossTab?.link(
+    linkFor(steps, cache, flights, options.refreshMarginMs, revokeLeft),
+    timeoutMs,
+  );
   dpop = options.dpop?.bind(tabs);
   // A grant that works outside a fetch (a sign-in by redirect) gets the key once, now.
   grant.attach?.({ dpop });
+  const life = createLifecycle({ cache, session, flights, events, tabs });
   return {
     options,
     cache,
@@ -74,11 +92,58 @@ export function createSourceState(options: ResolvedOptions): SourceState {
     },
     signOutHere() {
       const dropped = steps.signOut(undefined, flights);
-      tabs?.cleared(dropped.token);
       const { state, signer } = dropped;
+      tabs?.cleared(dropped.token, state !== undefined);
       if (state !== undefined) revoke(grant, { state, dpop: signer }, timeoutMs, events.emit);
     },
     obtain: (signal, rejected) => obtain(cache, flights, signal, rejected),
+    ...life,
+  };
+}
+
+/**
+ * A source's life in the page: it refreshes ahead when the page comes back, re-syncs after the
+ * back/forward cache, and lets go of everything on `dispose()`.
+ */
+function createLifecycle(parts: {
+  cache: TokenCache;
+  session: Session;
+  flights: Flights;
+  events: TokenEvents;
+  tabs: TabLink | undefined;
+}): Pick<SourceState, "syncing" | "dispose" | "disposed"> {
+  const { cache, session, flights, events, tabs } = parts;
+  let ended = false;
+  let syncing: Promise<void> | undefined;
+  /** A stale or expired token is refreshed now, once for every tab, rather than at the next call. */
+  const refreshAhead = () => {
+    const { entry } = cache;
+    if (ended || entry === undefined || isFresh(entry) || flights.active()) return;
+    if (session.pending() !== undefined) return;
+    flights.start({ rejected: undefined }).catch(() => {});
+  };
+  const stopListening = listenForWakeUp({
+    woke: refreshAhead,
+    restored() {
+      if (tabs === undefined || syncing !== undefined) return refreshAhead();
+      const asked = tabs.sync().finally(() => {
+        if (syncing === asked) syncing = undefined;
+        refreshAhead();
+      });
+      syncing = asked;
+    },
+  });
+  return {
+    syncing: () => syncing,
+    dispose() {
+      if (ended) return;
+      ended = true;
+      flights.abandon(disposed());
+      stopListening();
+      tabs?.close();
+      events.clear();
+    },
+    disposed: () => ended,
   };
 }
 
@@ -94,6 +159,7 @@ function createSteps(
   return {
     install(fetched: Fetched, how: { from: "fetch" | "shared"; replacement: boolean }): Cached {
       const cached = cache.install(fetched, how.replacement);
+      if (how.from === "fetch") cache.owner = fetched.state !== undefined;
       events.emit({ type: "token", expiresAt: expiresAt(cached), source: how.from });
       // A DPoP source given a bearer token says so once a session: an app may refuse it.
       if (options.dpop !== undefined && !fetched.bound && !bearerTold) {
@@ -115,7 +181,7 @@ function createSteps(
     signOut(signedOut: string | undefined, flights: Flights) {
       const dropped = cache.retire(signedOut);
       session.reset();
-      flights.abandon();
+      flights.abandon(cleared());
       options.grant.reset?.();
       // The old key still signs the revocation of what was bound to it.
       const signer = keys.rotate();
@@ -134,24 +200,81 @@ function linkFor(
   cache: TokenCache,
   flights: Flights,
   refreshMarginMs: number,
+  revokeLeft: (held: { state: string; dpop: DpopSigner | undefined }) => void,
 ): SourceLink {
   return {
-    adopt: (token) => adopt(steps, cache, token, refreshMarginMs),
-    rejected: (token) => steps.reject(token),
-    cleared: (token) => steps.signOut(token, flights),
-    current: () => {
-      const { entry } = cache;
-      return entry && isFresh(entry)
-        ? shared(entry, { state: cache.state, bound: entry.bound })
-        : undefined;
+    announced(offered) {
+      // Signed out: only a token that answers this tab's own question is taken.
+      if (cache.quiet) return false;
+      // Another tab rotated the grant's state: the one held here is spent.
+      if (offered.epoch > cache.epoch) {
+        cache.epoch = offered.epoch;
+        cache.state = undefined;
+        cache.owner = false;
+      }
+      return adopt(steps, cache, offered, refreshMarginMs);
     },
+    answered: (answer) => answered(steps, cache, flights, answer, refreshMarginMs),
+    handedOver(answer) {
+      if (cache.quiet) return;
+      answered(steps, cache, flights, answer, refreshMarginMs);
+      // The tab that made the state left: this one answers for it now.
+      if (cache.state === answer.state) cache.owner = true;
+    },
+    rejected: (token) => steps.reject(token),
+    cleared(token, revoked) {
+      const owner = cache.owner;
+      const dropped = steps.signOut(token, flights);
+      const { state, signer } = dropped;
+      if (!revoked && owner && state !== undefined) revokeLeft({ state, dpop: signer });
+    },
+    answer(asked) {
+      const retired = asked !== undefined && cache.isRetired(asked);
+      const { entry, state, epoch } = cache;
+      // A stale token is not handed over: the asker refreshes, with the state, for every tab.
+      const token = entry !== undefined && isFresh(entry) ? entry : undefined;
+      if (token === undefined && state === undefined && !retired) return undefined;
+      return { token: token && shared(token, token.bound, epoch), state, epoch, retired };
+    },
+    held: () => cache.entry?.token,
+    epoch: () => cache.epoch,
     failed: (error, until) => steps.failed(error, { tell: false, until }),
   };
 }
 
-/** A token as the tabs share it, with the grant's state and its binding. */
-function shared(entry: Entry, facts: { state: string | undefined; bound: boolean }): SharedToken {
-  return { token: entry.token, expiresAt: expiresAt(entry), ...facts };
+/**
+ * Another tab answered this tab's question: a sign-out it missed applies first; then the newest
+ * state is kept (a refresh token to fetch with) and a fresh token taken. Returns whether this tab
+ * now has a fresh token.
+ */
+function answered(
+  steps: Steps,
+  cache: TokenCache,
+  flights: Flights,
+  answer: SessionAnswer,
+  refreshMarginMs: number,
+): boolean {
+  if (answer.retired && cache.entry !== undefined) steps.signOut(cache.entry.token, flights);
+  cache.quiet = false;
+  if (answer.epoch > cache.epoch || (answer.epoch === cache.epoch && cache.state === undefined)) {
+    cache.owner &&= cache.state === answer.state;
+    cache.epoch = answer.epoch;
+    cache.state = answer.state;
+  }
+  const { token } = answer;
+  if (token === undefined || cache.isRejected(token.token)) return false;
+  const entry = cache.entry;
+  if (entry?.token === token.token) return isFresh(entry);
+  const lifetimeMs = token.expiresAt === undefined ? undefined : token.expiresAt - now();
+  if (lifetimeMs !== undefined && !isFresh(newEntry(token.token, lifetimeMs, refreshMarginMs))) {
+    return false;
+  }
+  return adopt(steps, cache, token, refreshMarginMs);
+}
+
+/** A token as the tabs share it, with its binding and the session's epoch; never the state. */
+function shared(entry: Entry, bound: boolean, epoch: number): SharedToken {
+  return { token: entry.token, expiresAt: expiresAt(entry), bound, epoch };
 }
 
 /** Fetches a token with this source's own grant, bounded by timeoutMs. */
@@ -221,6 +344,7 @@ function adopt(
   if (lifetimeMs !== undefined && !(lifetimeMs > 0)) return false;
   const entry = newEntry(token, lifetimeMs, refreshMarginMs);
   const bound = offered.bound ?? true;
-  steps.install({ entry, state: offered.state, bound }, { from: "shared", replacement: false });
+  // The state stays this tab's own: tokens travel without it.
+  steps.install({ entry, state: cache.state, bound }, { from: "shared", replacement: false });
   return true;
 }

@@ -19,6 +19,23 @@ export interface TokenCache {
   entry: Cached | undefined;
   /** The grant's state (a refresh token) that goes with the current token. */
   state: string | undefined;
+  /**
+   * How many grant states the session went through, as far as this tab heard (the tabs count
+   * together): a token announced with a higher epoch means `state` is spent.
+   */
+  epoch: number;
+  /**
+   * Signed out, and nothing asked for since: a token another tab announces unasked is not taken
+   * (it may be forged, or from the session that ended).
+   */
+  quiet: boolean;
+  /**
+   * `state` came from this tab's own fetch (or was handed over by a tab that left): of the tabs
+   * holding it, this one revokes it when another tab signs out without holding it.
+   */
+  owner: boolean;
+  /** The epoch a fetch that returned `state` starts: one more when the state rotated. */
+  epochAfter(state: string | undefined): number;
   /** Makes `fetched` the current token, one generation newer than the last. */
   install(fetched: Fetched, replacement: boolean): Cached;
   /** A token of this session, by value. */
@@ -45,6 +62,10 @@ export function createTokenCache(): TokenCache {
   const cache: TokenCache = {
     entry: undefined,
     state: undefined,
+    epoch: 0,
+    quiet: false,
+    owner: false,
+    epochAfter: (state) => (state === cache.state ? cache.epoch : cache.epoch + 1),
     install(fetched, replacement) {
       const cached: Cached = {
         ...fetched.entry,
@@ -53,6 +74,7 @@ export function createTokenCache(): TokenCache {
         proven: false,
         bound: fetched.bound,
       };
+      cache.epoch = cache.epochAfter(fetched.state);
       cache.entry = cached;
       cache.state = fetched.state;
       remember(known, cached.token, cached);
@@ -73,6 +95,8 @@ export function createTokenCache(): TokenCache {
       if (signedOut !== undefined) remember(retired, signedOut, signedOut);
       known.clear();
       cache.entry = cache.state = undefined;
+      cache.quiet = true;
+      cache.owner = false;
       return dropped;
     },
   };

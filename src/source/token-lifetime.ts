@@ -29,7 +29,7 @@ export interface Entry {
  * merely disagree the token is used and the server decides. `iat` wins over `Date`, `Date` over
  * the local clock.
  */
-export function lifetimeOf(facts: LifetimeFacts, now: number): number | undefined {
+export function lifetimeOf(facts: LifetimeFacts, at: number): number | undefined {
   const { expiresIn, expiresAt } = facts;
   if (expiresIn !== undefined) {
     if (!(expiresIn > 0)) expired(`expires_in is ${expiresIn}`);
@@ -41,8 +41,8 @@ export function lifetimeOf(facts: LifetimeFacts, now: number): number | undefine
         `fetchToken's expiresAt (${expiresAt}) looks like seconds: give milliseconds since the epoch`,
       );
     }
-    if (!(expiresAt > now)) expired(`expiresAt ${new Date(expiresAt).toISOString()} has passed`);
-    return expiresAt - now;
+    if (!(expiresAt > at)) expired(`expiresAt ${new Date(expiresAt).toISOString()} has passed`);
+    return expiresAt - at;
   }
   const times = readJwtTimes(facts.token);
   if (times === undefined) return undefined;
@@ -53,7 +53,7 @@ export function lifetimeOf(facts: LifetimeFacts, now: number): number | undefine
   }
   const { serverDate } = facts;
   const left =
-    serverDate === undefined ? exp * 1000 - now : lessRounding(exp * 1000 - serverDate, exp);
+    serverDate === undefined ? exp * 1000 - at : lessRounding(exp * 1000 - serverDate, exp);
   // exp alone, against a clock that is not the signer's: they may disagree, so the server decides.
   return left > 0 ? left : undefined;
 }

@@ -1,6 +1,6 @@
-import type { TokenSource } from "../core/token-source.js";
-import { resolveOptions, type TokenSourceOptions } from "./options.js";
-import { refusedAgain, signedOut } from "./refusals.js";
+import type { DisposableTokenSource, TokenSource } from "../core/token-source.js";
+import { type ResolvedOptions, resolveOptions, type TokenSourceOptions } from "./options.js";
+import { disposed, refusedAgain, signedOut } from "./refusals.js";
 import { createSourceState, type SourceState } from "./source-state.js";
 import { expiresAt, isFresh, isUsable } from "./token-lifetime.js";
 
@@ -15,25 +15,65 @@ import { expiresAt, isFresh, isUsable } from "./token-lifetime.js";
  * const tokens = createTokenSource({
  *   fetchToken: passwordGrant({ endpoint: "/auth/token", credentials: () => form.credentials() }),
  * });
+ * // When the app (or a React effect, or a hot-replaced module) is done with it:
+ * tokens.dispose();
  * ```
  */
-export function createTokenSource(options: TokenSourceOptions): TokenSource {
-  const state = createSourceState(resolveOptions(options));
-  return { ...callerMethods(state), ...interceptorMethods(state) };
+export function createTokenSource(options: TokenSourceOptions): DisposableTokenSource {
+  const state = createSourceState(requireSharingForStore(resolveOptions(options)));
+  const source = { ...callerMethods(state), ...interceptorMethods(state) };
+  const dispose = () => state.dispose();
+  return { ...guarded(source, state), dispose, [Symbol.dispose]: dispose };
+}
+
+/**
+ * A grant that keeps its state where every tab reads it (a refresh-token `store`) needs the tabs
+ * to take turns: each tab refreshing on its own presents refresh tokens another tab has spent.
+ */
+function requireSharingForStore(options: ResolvedOptions): ResolvedOptions {
+  if (options.grant.persistent === true && options.crossTab === undefined) {
+    throw new TypeError(
+      'createTokenSource: fetchToken keeps its refresh token in a store every tab reads: add crossTab: shareAcrossTabs("my-app"), so one tab at a time refreshes it and hands the new one to the others',
+    );
+  }
+  return options;
+}
+
+/** A disposed source fails its callers; the calls the interceptors make after a call do nothing. */
+function guarded(source: Required<TokenSource>, state: SourceState): Required<TokenSource> {
+  const closed = state.disposed;
+  return {
+    ...source,
+    getToken: (o) => (closed() ? Promise.reject(disposed()) : source.getToken(o)),
+    refresh: (token, o) => (closed() ? Promise.reject(disposed()) : source.refresh(token, o)),
+    clear() {
+      if (closed()) throw disposed();
+      source.clear();
+    },
+    invalidate: (token) => (closed() ? undefined : source.invalidate(token)),
+    subscribe: (listener) => (closed() ? () => {} : source.subscribe(listener)),
+    peek: () => (closed() ? undefined : source.peek()),
+    current: () => (closed() ? undefined : source.current()),
+    proven: (token) => (closed() ? undefined : source.proven(token)),
+  };
 }
 
 /** What callers use: tokens, refusals, sign-out and events. */
 function callerMethods(state: SourceState) {
   const { cache, session, flights, events } = state;
+  const getToken = (requestOptions?: { signal?: AbortSignal | undefined }): Promise<string> => {
+    const signal = requestOptions?.signal;
+    // A page back from the back/forward cache first hears what it missed (a sign-out).
+    const syncing = state.syncing();
+    if (syncing !== undefined) return syncing.then(() => getToken(requestOptions));
+    const current = cache.entry;
+    if (current !== undefined && isFresh(current) && !signal?.aborted) {
+      return Promise.resolve(current.token);
+    }
+    return state.obtain(signal, undefined);
+  };
   return {
-    getToken(requestOptions?: { signal?: AbortSignal | undefined }) {
-      const signal = requestOptions?.signal;
-      const current = cache.entry;
-      if (current !== undefined && isFresh(current) && !signal?.aborted) {
-        return Promise.resolve(current.token);
-      }
-      return state.obtain(signal, undefined);
-    },
+    getToken,
     refresh(rejected: string, requestOptions?: { signal?: AbortSignal | undefined }) {
       assertToken(rejected, "refresh");
       if (cache.isRetired(rejected)) return Promise.reject(signedOut());
@@ -65,9 +105,12 @@ function callerMethods(state: SourceState) {
 }
 
 /** What the interceptors use (the documented contract a wrapper delegates too). */
-function interceptorMethods({ cache, session, dpop }: SourceState) {
+function interceptorMethods({ cache, session, dpop, syncing }: SourceState) {
   return {
-    current: () => (cache.entry?.proven && isFresh(cache.entry) ? cache.entry.token : undefined),
+    current: () =>
+      cache.entry?.proven && isFresh(cache.entry) && syncing() === undefined
+        ? cache.entry.token
+        : undefined,
     proven(token: string) {
       const cached = cache.known(token);
       if (cached === undefined || cached.proven) return;
