@@ -41,7 +41,8 @@ export type {
   AuthorizationCodeGrantOptions,
 } from "./grants/sign-in/authorization-code.js";
 export { authorizationCodeGrant } from "./grants/sign-in/authorization-code.js";
-export type { SignInKeyStore, SignInStorage } from "./grants/sign-in/pending-sign-in.js";
+export type { SignInStorage } from "./grants/sign-in/pending-sign-in.js";
+export type { SignInKeyStore } from "./grants/sign-in/sign-in-keys.js";
 export type { AuthOptions, ReplayEvent } from "./replay/auth-options.js";
 export type { TokenSourceOptions } from "./source/options.js";
 export { createTokenSource } from "./source/token-source.js";

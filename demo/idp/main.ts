@@ -11,8 +11,8 @@
  */
 import { createServer } from "node:http";
 import { parseArgs } from "node:util";
-import { startOidcProvider } from "../../test/helpers/oidc-provider.js";
-import { startResourceServer } from "../../test/helpers/resource-server.js";
+import { startOidcProvider } from "./provider.js";
+import { startResourceServer } from "./resource-server.js";
 
 const { values } = parseArgs({
   options: {
@@ -42,11 +42,17 @@ const api = await startResourceServer(provider, {
   corsOrigins: origins,
 });
 
-// What a test counts: the provider's token and revocation requests, the API's calls.
+// What a test counts: the provider's token and revocation requests (and its events, which never
+// hold a token), the API's calls.
 const stats = createServer((req, res) => {
   if (req.url === "/stats" && req.method === "GET") {
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ provider: provider.stats(), api: api.stats() }));
+    res.end(
+      JSON.stringify({
+        provider: { ...provider.stats(), events: provider.events },
+        api: api.stats(),
+      }),
+    );
   } else if (req.url === "/reset" && req.method === "POST") {
     provider.reset();
     api.resetStats();

@@ -81,9 +81,11 @@ export interface DpopKeyHandle extends DpopSigner {
   keyPair(): Promise<CryptoKeyPair>;
   /**
    * Signs with `pair` from now on if the source has no key yet (with `shareAcrossTabs`, if no
-   * other tab has one either). Resolves whether the source's key is now `pair`'s.
+   * other tab has one either). Given a function, asks it for the pair only then (`undefined`: a
+   * new key). A pair that fails the rule `keyPair` must pass, or that was given up at sign-out,
+   * is passed over. Resolves whether the source's key is now `pair`'s.
    */
-  adopt(pair: CryptoKeyPair): Promise<boolean>;
+  adopt(pair: CryptoKeyPair | (() => Promise<CryptoKeyPair | undefined>)): Promise<boolean>;
 }
 
 /** What `createTokenSource` hands its grant once, at creation (see {@link TokenGrant.attach}). */

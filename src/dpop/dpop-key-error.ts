@@ -1,5 +1,11 @@
+const FROM = {
+  store: "the store",
+  tab: "another tab",
+  "sign-in": "the sign-in's key store",
+} as const;
+
 /**
- * A DPoP key pair that reached the source from a `store` or another tab and was refused: reported
+ * A DPoP key pair that reached the source from a `store`, another tab or a sign-in's key store and was refused: reported
  * (through the page's `reportError`, so `window`'s `error` listeners see it) while the source goes
  * on with a key of its own. Same-origin code can answer the tabs' key query or write the store;
  * a key it planted (say, an extractable one it can read out) must never sign this app's proofs.
@@ -12,11 +18,11 @@ export class DpopKeyRejectedError extends Error {
    * @param problem What was wrong, as the `keyPair` TypeError would say it.
    */
   constructor(
-    readonly from: "store" | "tab",
+    readonly from: "store" | "tab" | "sign-in",
     readonly problem: string,
   ) {
     super(
-      `dpopProofs: refused the DPoP key pair from ${from === "store" ? "the store" : "another tab"} and made a new one: keyPair${problem.startsWith(".") ? "" : " "}${problem}`,
+      `dpopProofs: refused the DPoP key pair from ${FROM[from]} and made a new one: keyPair${problem.startsWith(".") ? "" : " "}${problem}`,
     );
   }
 }

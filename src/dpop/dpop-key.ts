@@ -63,9 +63,13 @@ export function createDpopKey(
     thumbprint: async () => thumbprintOf((await key.current()).jwk),
     keyPair: async () => (await key.current()).pair,
     async adopt(pair) {
-      key.prefer(pair);
+      let offered = typeof pair === "function" ? undefined : pair;
+      key.prefer(async () => {
+        offered = typeof pair === "function" ? await pair() : pair;
+        return offered;
+      });
       const { jwk } = await key.current();
-      return idOf(jwk) === idOf(await publicJwkOf(pair.publicKey));
+      return offered !== undefined && idOf(jwk) === idOf(await publicJwkOf(offered.publicKey));
     },
     rotate() {
       const old = key.rotate();
@@ -85,7 +89,7 @@ function createKeyHolder(
 ) {
   let given = keyPair;
   // A pair a grant brought back from a sign-in by redirect, for a source that has no key yet.
-  let preferred: CryptoKeyPair | undefined;
+  let preferred: (() => Promise<CryptoKeyPair | undefined>) | undefined;
   const retired = new Set<string>();
   // Resolves once the key given up last is retired and gone from the store.
   let retiring: Promise<void> = Promise.resolve();
@@ -106,7 +110,7 @@ function createKeyHolder(
         throw error;
       }
     },
-    prefer(pair: CryptoKeyPair): void {
+    prefer(pair: () => Promise<CryptoKeyPair | undefined>): void {
       if (key === undefined) preferred = pair;
     },
     rotate(): Promise<Key> {

@@ -22,8 +22,11 @@ export interface KeySources {
   given: CryptoKeyPair | undefined;
   /** `x.y` of the public keys given up at sign-out. */
   retired: ReadonlySet<string>;
-  /** A pair a grant brought back from a sign-in by redirect: taken instead of a new one. */
-  preferred?: CryptoKeyPair | undefined;
+  /**
+   * A pair a grant brought back from a sign-in by redirect, asked for only when a key must be
+   * made (no store's, no tab's): taken instead of a new one if it passes the checks.
+   */
+  preferred?: (() => Promise<CryptoKeyPair | undefined>) | undefined;
 }
 
 const NOT_ITS_PAIR = ".publicKey must be the public key of keyPair.privateKey";
@@ -48,9 +51,12 @@ export async function loadKey(sources: KeySources): Promise<Key> {
   const fromStore = stored === undefined ? undefined : await accepted(stored, "store", retired);
   if (fromStore !== undefined) return fromStore;
   const make = async () => {
-    if (preferred === undefined) return generate(store);
-    await store?.save(preferred).catch(() => {});
-    return preferred;
+    const pair = await preferred?.().catch(() => undefined);
+    if (pair === undefined || (await accepted(pair, "sign-in", retired)) === undefined) {
+      return generate(store);
+    }
+    await store?.save(pair).catch(() => {});
+    return pair;
   };
   if (tabs === undefined) return keyOf(await make());
   // The channel admits only pairs that pass the rule; the rest of the check needs to await.
@@ -61,7 +67,7 @@ export async function loadKey(sources: KeySources): Promise<Key> {
 /** A pair from the store or a tab as a Key, or `undefined` (reported unless retired) to make one. */
 async function accepted(
   pair: unknown,
-  from: "store" | "tab",
+  from: DpopKeyRejectedError["from"],
   retired: ReadonlySet<string>,
 ): Promise<Key | undefined> {
   const problem = keyPairProblem(pair);

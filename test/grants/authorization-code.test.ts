@@ -44,6 +44,8 @@ function memoryKeyStore(): SignInKeyStore & { size(): number } {
       pairs.delete(id);
       return pair;
     },
+    // Entries in the order they were saved: the newest is the last.
+    latest: async () => [...pairs.values()].at(-1),
   };
 }
 
@@ -348,6 +350,36 @@ describe("authorizationCodeGrant against oidc-provider", () => {
     expect((decodeJwt(token).cnf as { jkt?: string }).jkt).toBe(jkt);
     await demoClient(api, after).whoAmI({});
     expect(api.stats()).toMatchObject({ dpopAccepted: 1, unauthenticated: 0 });
+  });
+
+  test("a sign-in started while another page's is at the provider names the same key", async () => {
+    const keyStore = memoryKeyStore();
+    // Two pages of one browser (one IndexedDB), and no tab sharing between them: the first has
+    // left for the provider when the second starts its sign-in.
+    const first = makePage(provider, { dpop: true, keyStore });
+    await first.signIn.signIn();
+    const second = makePage(provider, { dpop: true, keyStore });
+    await second.signIn.signIn();
+    const jkt = first.authorization().searchParams.get("dpop_jkt");
+    expect(second.authorization().searchParams.get("dpop_jkt")).toBe(jkt);
+    expect(keyStore.size()).toBe(2);
+
+    // Each comes back with its own code, bound to the one key; either can be exchanged.
+    const back = await answerAuthorization(second.authorization(), redirectUri(provider));
+    expect(await second.signIn.handleCallback(back)).toBe(true);
+    expect((decodeJwt(await second.tokens.getToken()).cnf as { jkt?: string }).jkt).toBe(jkt);
+  });
+
+  test("a sign-in after a sign-out does not take up the key given up at sign-out", async () => {
+    const keyStore = memoryKeyStore();
+    const page = makePage(provider, { dpop: true, keyStore });
+    await page.signInThrough();
+    const before = decodeJwt(await page.tokens.getToken()).cnf as { jkt?: string };
+    // A sign-in of the old key waits still (abandoned at the provider), then the user signs out.
+    await page.signIn.signIn();
+    page.tokens.clear();
+    await page.signIn.signIn();
+    expect(page.authorization().searchParams.get("dpop_jkt")).not.toBe(before.jkt);
   });
 
   test("a new page without the DPoP key refuses the callback instead of a doomed exchange", async () => {
