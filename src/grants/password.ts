@@ -129,8 +129,7 @@ export function passwordGrant(options: PasswordGrantOptions): TokenGrant {
     return signIn(context, { hadRefreshToken: refreshToken !== undefined });
   };
   grant.revoke = refresher.revoke;
-  // A refresh token in a store every tab reads: the source requires the tabs to take turns.
-  grant.persistent = options.store !== undefined;
+  grant.persistent = options.store !== undefined; // the source then requires crossTab
   grant.reset = () => {
     refusedDigest = undefined;
     if (typeof credentials !== "function") credentials = undefined;

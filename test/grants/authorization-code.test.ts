@@ -11,9 +11,11 @@ import {
   type RefreshTokenStore,
   type SignInKeyStore,
   type SignInStorage,
+  shareAcrossTabs,
   type TokenEvent,
   TokenFetchError,
 } from "../../src/index.js";
+import { createFakeLockWorld } from "../helpers/fake-locks.js";
 import { type OidcProvider, startOidcProvider } from "../helpers/oidc-provider.js";
 import { answerAuthorization } from "../helpers/provider-login.js";
 import { type ResourceServer, startResourceServer } from "../helpers/resource-server.js";
@@ -56,6 +58,12 @@ interface PageOptions {
   store?: RefreshTokenStore;
 }
 
+/** Tab sharing for a page that is the only tab: its own lock manager and channel. */
+function soleTab() {
+  const apis = { locks: createFakeLockWorld().tab("only"), BroadcastChannel };
+  return shareAcrossTabs(`sign-in-${crypto.randomUUID()}`, { apis });
+}
+
 /**
  * One page of the app: the grant with its browser seams injected (navigation, address bar,
  * sessionStorage), its token source, and what it navigated to. A "reload" is a new page on the
@@ -80,6 +88,8 @@ function makePage(provider: OidcProvider, options: PageOptions = {}) {
   const tokens = createTokenSource({
     fetchToken: signIn,
     ...(options.dpop && { dpop: dpopProofs() }),
+    // A store needs tabs that take turns: this page is the only tab of its (in-memory) browser.
+    ...(options.store && { crossTab: soleTab() }),
   });
   const events: TokenEvent[] = [];
   tokens.subscribe((event) => events.push(event));
