@@ -130,7 +130,14 @@ function receive(link: Link, message: Message): void {
       const fresh = source.answered(answer);
       if (fresh && waiter !== undefined) waiter.adopted = true;
       // An answer without a fresh token or the state is no answer to wait for: others may have it.
-      if (fresh || answer.state !== undefined || answer.retired) for (const wake of wakes) wake();
+      if (fresh || answer.retired) for (const wake of wakes) wake();
+      else if (answer.state !== undefined) {
+        // The state is about to be used for a refresh: a tab that had not yet heard the newest
+        // rotation may answer first, so the others' answers (the newest epoch wins) get a moment.
+        setTimeout(() => {
+          for (const wake of wakes) wake();
+        }, STATE_ANSWER_GRACE_MS);
+      }
       break;
     }
     case "query": {
@@ -232,6 +239,9 @@ function askFor(source: SourceLink): number {
   if (held?.state !== undefined) return ASK_TABS_MS;
   return held === undefined && source.epoch() === 0 ? ASK_NEWCOMER_MS : ASK_HOLDER_MS;
 }
+
+/** How long a tab given the state waits for other tabs' answers, which may hold a newer one. */
+const STATE_ANSWER_GRACE_MS = 25;
 
 let asked = 0;
 
