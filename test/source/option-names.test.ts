@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { createGrpcWebInterceptors } from "../../src/grpc-web.js";
 import {
+  authorizationCodeGrant,
   createAuthInterceptor,
   createTokenSource,
   dpopProofs,
@@ -54,6 +55,14 @@ describe("option names", () => {
           loose({ endpoint, clientId: "spa", refreshToken: "r", client_id: "spa" }),
         ),
       /^refreshTokenGrant: unknown option client_id/,
+    ],
+    [
+      "authorizationCodeGrant's redirectUrl",
+      () =>
+        authorizationCodeGrant(
+          loose({ issuer: "https://id.example", clientId: "spa", redirectUrl: "https://a/cb" }),
+        ),
+      /^authorizationCodeGrant: unknown option redirectUrl \(did you mean redirectUri\?\)/,
     ],
     [
       "createAuthInterceptor's header",

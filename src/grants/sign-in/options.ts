@@ -1,4 +1,5 @@
 import type { KyInstance } from "ky";
+import { checkOptionNames } from "../../core/options.js";
 import { checkRefreshOptions, type RefreshTokenStore } from "../refresh.js";
 import type { SignInStorage } from "./pending-sign-in.js";
 import { indexedDbSignInKeys, type SignInKeyStore } from "./sign-in-keys.js";
@@ -45,6 +46,20 @@ export interface AuthorizationCodeGrantOptions {
 /** The options checked, with their defaults: what the rest of the grant reads. */
 export type SignInSettings = ReturnType<typeof resolveOptions>;
 
+const OPTIONS = [
+  "issuer",
+  "clientId",
+  "redirectUri",
+  "scope",
+  "resource",
+  "http",
+  "store",
+  "navigate",
+  "replaceUrl",
+  "storage",
+  "keyStore",
+] as const satisfies readonly (keyof AuthorizationCodeGrantOptions)[];
+
 const fail = (message: string): never => {
   throw new TypeError(`authorizationCodeGrant: ${message}`);
 };
@@ -52,6 +67,7 @@ const fail = (message: string): never => {
 /** Checks the options once, with their defaults; a TypeError names the option to fix. */
 export function resolveOptions(options: AuthorizationCodeGrantOptions) {
   if (typeof options !== "object" || options === null) fail("options must be an object");
+  checkOptionNames("authorizationCodeGrant", options, OPTIONS);
   const issuer = urlOption("issuer", options.issuer);
   if (issuer.protocol !== "https:" && !isLoopback(issuer)) {
     fail("issuer must be an https URL (http only for localhost, 127.0.0.1 or [::1])");
