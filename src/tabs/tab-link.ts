@@ -122,24 +122,9 @@ function receive(link: Link, message: Message): void {
       }
       break;
     }
-    case "answer": {
-      const wakes = link.asking.get(message.to);
-      // An answer to another tab's question is not this tab's business.
-      if (wakes === undefined) break;
-      const answer = toAnswer(message);
-      const fresh = source.answered(answer);
-      if (fresh && waiter !== undefined) waiter.adopted = true;
-      // An answer without a fresh token or the state is no answer to wait for: others may have it.
-      if (fresh || answer.retired) for (const wake of wakes) wake();
-      else if (answer.state !== undefined) {
-        // The state is about to be used for a refresh: a tab that had not yet heard the newest
-        // rotation may answer first, so the others' answers (the newest epoch wins) get a moment.
-        setTimeout(() => {
-          for (const wake of wakes) wake();
-        }, STATE_ANSWER_GRACE_MS);
-      }
+    case "answer":
+      answered(link, message);
       break;
-    }
     case "query": {
       const answer = source.answer(message.token ?? undefined);
       if (answer !== undefined) post(answerMessage(message.id, answer));
@@ -175,6 +160,25 @@ function receive(link: Link, message: Message): void {
         waiter.wake();
       }
       break;
+  }
+}
+
+/** Another tab answered a question: this tab's, or nobody's business here. */
+function answered(link: Link, message: Extract<Message, { type: "answer" }>): void {
+  const wakes = link.asking.get(message.to);
+  if (wakes === undefined) return;
+  const answer = toAnswer(message);
+  const fresh = link.source.answered(answer);
+  if (fresh && link.waiter !== undefined) link.waiter.adopted = true;
+  // An answer without a fresh token or the state is no answer to wait for: others may have it.
+  if (fresh || answer.retired) {
+    for (const wake of wakes) wake();
+  } else if (answer.state !== undefined) {
+    // The state is about to be used for a refresh: a tab that had not yet heard the newest
+    // rotation may answer first, so the others' answers (the newest epoch wins) get a moment.
+    setTimeout(() => {
+      for (const wake of wakes) wake();
+    }, STATE_ANSWER_GRACE_MS);
   }
 }
 
