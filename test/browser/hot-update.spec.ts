@@ -38,30 +38,34 @@ show(tokens, version);
 import.meta.hot?.accept("./tokens.ts", (next) => { if (next) show(next.tokens, next.version); });
 `;
 
-let dir: string;
+let dir: string | undefined;
 let server: ViteDevServer | undefined;
 
 test.beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "grpc-web-auth-hot-"));
+  const made = await mkdtemp(join(tmpdir(), "grpc-web-auth-hot-"));
+  dir = made;
   await writeFile(
-    join(dir, "index.html"),
+    join(made, "index.html"),
     '<link rel="icon" href="data:,"><p id="out">loading</p><script type="module" src="./main.js"></script>',
   );
-  await writeFile(join(dir, "main.js"), mainModule);
-  await writeFile(join(dir, "tokens.ts"), tokensModule(1));
+  await writeFile(join(made, "main.js"), mainModule);
+  await writeFile(join(made, "tokens.ts"), tokensModule(1));
   server = await createServer({
-    root: dir,
+    root: made,
     configFile: false,
     logLevel: "silent",
     resolve: { alias: { "grpc-web-auth": library } },
-    server: { host: "127.0.0.1", port: 0, fs: { allow: [dir, repository] } },
+    server: { host: "127.0.0.1", port: 0, fs: { allow: [made, repository] } },
   });
   await server.listen();
 });
 
+// Runs after a skipped test too (other projects), where nothing was made.
 test.afterEach(async () => {
   await server?.close();
-  await rm(dir, { recursive: true, force: true });
+  server = undefined;
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  dir = undefined;
 });
 
 test("a hot update of the module that creates the source replaces it in place, keeping the session", async ({
@@ -76,7 +80,7 @@ test("a hot update of the module that creates the source replaces it in place, k
   await page.goto(url);
   await expect(page.locator("#out")).toHaveText("1:token-1-from-version-1");
 
-  await writeFile(join(dir, "tokens.ts"), tokensModule(2));
+  await writeFile(join(dir as string, "tokens.ts"), tokensModule(2));
 
   // The new module's source joined the old one's session: no fetch, no reload, no error.
   await expect(page.locator("#out")).toHaveText("2:token-1-from-version-1");
