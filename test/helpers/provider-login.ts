@@ -1,3 +1,4 @@
+import { createCookieJar } from "./cookie-jar.js";
 /** Options for {@link answerAuthorization}. */
 export interface AnswerOptions {
   /** The login typed into the dev login form; it becomes `sub`. Default `"alice"`. */
@@ -40,38 +41,4 @@ export async function answerAuthorization(
     }
   }
   return location;
-}
-
-/** A cookie jar for one origin: enough for the provider's interaction and session cookies. */
-function createCookieJar() {
-  const cookies = new Map<string, string>();
-  const jar = {
-    async fetch(url: string, init: RequestInit = {}): Promise<Response> {
-      const headers = new Headers(init.headers);
-      if (cookies.size > 0) {
-        headers.set("cookie", [...cookies].map(([name, value]) => `${name}=${value}`).join("; "));
-      }
-      const res = await fetch(url, { ...init, headers, redirect: "manual" });
-      for (const line of res.headers.getSetCookie()) {
-        const [pair = ""] = line.split(";");
-        const at = pair.indexOf("=");
-        const value = pair.slice(at + 1).trim();
-        const name = pair.slice(0, at).trim();
-        if (value === "" || /max-age=0/i.test(line)) cookies.delete(name);
-        else cookies.set(name, value);
-      }
-      return res;
-    },
-    /** Makes the request and returns the absolute URL it redirects to. */
-    async go(url: string, init: RequestInit = {}): Promise<string> {
-      const res = await jar.fetch(url, init);
-      await res.body?.cancel();
-      const location = res.headers.get("location");
-      if (res.status < 300 || res.status > 399 || location === null) {
-        throw new Error(`expected a redirect from ${new URL(url).pathname}, got ${res.status}`);
-      }
-      return new URL(location, url).href;
-    },
-  };
-  return jar;
 }
